@@ -1,0 +1,140 @@
+"""Limits (plain frozen data) and the Meter that enforces them while running.
+
+``Limits`` is what a host asks for; ``Meter`` is the mutable counter set one
+Runtime uses, readable and adjustable from the host while a program runs
+(``runtime.meter.usage()``, ``runtime.set_limit("max_steps", n)``).
+
+Fuel is charged per straight-line run (see ``vm/compile.py``); the hot path
+only decrements ``budget``.  When it goes negative, ``tick()`` folds the
+consumed fuel into ``used``, checks every limit and refills the countdown with
+at most ``CHECK_INTERVAL`` units -- so the deadline is checked every few
+thousand instructions and fuel trips exactly when a run would pass the limit.
+Running out raises ``LimitExceeded`` naming the limit, the amount used and
+the maximum; NBC code cannot catch it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields, replace
+
+from nbcvm.errors import LimitExceeded
+
+CHECK_INTERVAL = 20_000  # instructions between deadline/hook checks (~1 ms)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sandbox limits; ``None`` means unlimited.  Defaults are safe for untrusted code."""
+
+    max_steps: int | None = None  # instructions (fuel)
+    max_depth: int = 100_000  # call frames
+    timeout: float | None = None  # wall-clock seconds
+    max_memory: int | None = 1 << 30  # bytes held by strings, lists, maps, tensors (VM-counted)
+    max_output: int | None = 64 << 20  # bytes written to stdout
+    max_threads: int = 64
+    max_handles: int = 10_000
+
+    def replace(self, **changes) -> "Limits":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Meter:
+    """Live counters and the limits in force for one Runtime."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.used = 0  # fuel consumed before the current countdown
+        self.grant = 0
+        self.budget = 0
+        self.resume = 0
+        self.depth = 0  # frames held by outer executions (nested runs)
+        self.peak_depth = 0
+        self.calls = 0  # NBC function calls started
+        self.output_bytes = 0
+        self.memory = 0
+        self.started = time.perf_counter()
+        self.deadline: float | None = None
+        self.hooks: list = []  # callables(meter, fn, depth) run at each tick
+        self.max_depth = limits.max_depth
+        self._refill()
+
+    # -- host API --------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        """Instructions executed (fuel used) so far, exactly."""
+        return self.used + (self.grant - self.budget)
+
+    def start_clock(self) -> None:
+        self.started = time.perf_counter()
+        t = self.limits.timeout
+        self.deadline = None if t is None else self.started + t
+
+    def set_limits(self, limits: Limits) -> None:
+        """Raise or lower limits, also while a program runs (takes effect at the next tick)."""
+        self.used = self.steps
+        self.limits = limits
+        self.max_depth = limits.max_depth
+        t = limits.timeout
+        self.deadline = None if t is None else self.started + t
+        self._refill()
+        self.budget = min(self.budget, 0) if self._fuel_left() == 0 else self.budget
+
+    def usage(self) -> dict:
+        return {"steps": self.steps, "peak_depth": self.peak_depth, "output_bytes": self.output_bytes,
+                "memory": self.memory, "seconds": time.perf_counter() - self.started}
+
+    # -- slow path ---------------------------------------------------------------
+    def _fuel_left(self) -> int | None:
+        cap = self.limits.max_steps
+        return None if cap is None else max(0, cap - self.used)
+
+    def _refill(self) -> None:
+        left = self._fuel_left()
+        self.grant = self.budget = CHECK_INTERVAL if left is None else min(CHECK_INTERVAL, left)
+
+    def tick(self, fn=None, depth: int = 0) -> int:
+        """Called when the countdown runs out; returns the pc to resume at."""
+        self.used += self.grant - self.budget
+        cap = self.limits.max_steps
+        if cap is not None and self.used > cap:
+            self.grant = self.budget = 0
+            raise LimitExceeded("steps", self.used, cap, "instructions")
+        self.check_deadline()
+        for hook in self.hooks:
+            hook(self, fn, depth)
+        self._refill()
+        return self.resume
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None:
+            now = time.perf_counter()
+            if now > self.deadline:
+                raise LimitExceeded("time", round(now - self.started, 3), self.limits.timeout, "s")
+
+    def note_depth(self, d: int) -> None:
+        if d > self.peak_depth:
+            self.peak_depth = d
+
+    def charge_output(self, n: int) -> None:
+        self.output_bytes += n
+        cap = self.limits.max_output
+        if cap is not None and self.output_bytes > cap:
+            raise LimitExceeded("output", self.output_bytes, cap, "bytes")
+
+    def charge_memory(self, n: int) -> None:
+        """Account a large allocation before it is made (strings, tensors)."""
+        cap = self.limits.max_memory
+        if cap is not None and n > cap - self.memory:
+            raise LimitExceeded("memory", self.memory + n, cap, "bytes")
+
+    def sleep(self, seconds: float) -> None:
+        if self.deadline is not None:
+            left = self.deadline - time.perf_counter()
+            if seconds > left:
+                time.sleep(max(0.0, left))
+                self.check_deadline()
+        time.sleep(seconds)

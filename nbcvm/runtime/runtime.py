@@ -1,0 +1,208 @@
+"""The Runtime facade: one object owns the services every tool drives.
+
+``Runtime`` holds the limits meter, the ImportManager, the output stream and
+the loaded module instances.  ``run_main`` runs a program the way ``nbcvm
+run`` does and returns a ``RunOutcome``; tools (profile, leak-check, stress)
+build on the same calls.  Nothing here prints to the user except the
+program's own output.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, IO
+
+from nbcvm.bytecode.model import Module
+from nbcvm.bytecode.verifier import verify
+from nbcvm.errors import ExitProgram, UsageError, VMError
+from nbcvm.runtime.imports import ImportManager, search_path_from
+from nbcvm.runtime.limits import Limits, Meter
+from nbcvm.vm.compile import Fn
+from nbcvm.vm.interp import execute
+from nbcvm.vm.values import to_str
+
+INIT = "init"  # a module's initialiser, run once when the module loads
+
+
+class Output:
+    """The program's stdout: counted against ``max_output``."""
+
+    def __init__(self, stream: IO[str], meter: Meter):
+        self.stream, self.meter = stream, meter
+
+    def write(self, s: str) -> None:
+        n = len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
+        self.meter.charge_output(n)
+        self.stream.write(s)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):  # closed pipe or stream: nothing left to flush to
+            pass
+
+
+class ModuleInstance:
+    """A verified module loaded into a runtime: its globals and functions."""
+
+    is_native = False
+
+    def __init__(self, runtime: "Runtime", module: Module):
+        infos = verify(module)
+        self.runtime = runtime
+        self.module = module
+        self.name = module.name
+        self.globals: list = [module.consts[i] if i >= 0 else None for _, i in module.globals]
+        self.fns: dict[str, Fn] = {f.name: Fn(f, info, self) for f, info in zip(module.functions, infos)}
+
+    def lookup(self, fname: str) -> Fn | None:
+        return self.fns.get(fname)
+
+    def resolve(self, qualified: str, nargs: int) -> Any:
+        """Resolve ``module.function`` at its first call (loads the module)."""
+        mod, _, fname = qualified.rpartition(".")
+        target = self.runtime.imports.get(mod, where=self.name)
+        callee = target.lookup(fname)
+        if callee is None:
+            from nbcvm.asm.operands import suggest
+
+            names = target.functions if target.is_native else target.fns
+            raise VMError("ImportError", f"module '{mod}' has no function '{fname}'{suggest(fname, names)}")
+        arity = callee.arity if callee.is_native else callee.nparams
+        if arity >= 0 and arity != nargs:
+            raise VMError("TypeError", f"{qualified} takes {arity} argument(s), called with {nargs}")
+        return callee
+
+
+@dataclass(frozen=True)
+class RunStats:
+    steps: int
+    calls: int
+    max_depth: int
+    seconds: float
+    peak_rss_bytes: int
+    output_bytes: int
+
+    @property
+    def ips(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {"instructions": self.steps, "calls": self.calls, "max_depth": self.max_depth,
+                "seconds": round(self.seconds, 6), "instructions_per_second": round(self.ips),
+                "peak_rss_bytes": self.peak_rss_bytes, "output_bytes": self.output_bytes}
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    exit_code: int
+    result: Any
+    error: VMError | None
+    stats: RunStats
+
+    def to_dict(self) -> dict:
+        return {"exit_code": self.exit_code,
+                "result": None if self.result is None else to_str(self.result),
+                "error": self.error.to_dict() if self.error else None, "stats": self.stats.to_dict()}
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+class Runtime:
+    def __init__(self, limits: Limits | None = None, *, stdout: IO[str] | None = None,
+                 seed: int = 0, search_path: list[Path] | None = None, argv: tuple[str, ...] = ()):
+        self.limits = limits or Limits()
+        self.meter = Meter(self.limits)
+        self.seed = seed
+        self.argv = tuple(argv)
+        self.output = Output(stdout if stdout is not None else sys.stdout, self.meter)
+        self.imports = ImportManager(self, search_path)
+
+    # -- host API --------------------------------------------------------------
+    def set_limit(self, name: str, value: Any) -> None:
+        """Change one limit, also while a program runs."""
+        self.limits = self.limits.replace(**{name: value})
+        self.meter.set_limits(self.limits)
+
+    def usage(self) -> dict:
+        return self.meter.usage()
+
+    # -- loading -----------------------------------------------------------------
+    def instantiate(self, module: Module, path: str | None = None) -> ModuleInstance:
+        """Verify a module and register it as loaded under its name (no init yet)."""
+        inst = ModuleInstance(self, module)
+        self.imports.register(module.name, inst, path)
+        return inst
+
+    def instantiate_file(self, path: Path, name: str) -> ModuleInstance:
+        from nbcvm.runtime.loader import load_file
+
+        module = load_file(path, module_name=name)
+        if module.name != name:
+            raise VMError("ImportError", f"{path} declares .module {module.name}, expected {name}")
+        return ModuleInstance(self, module)
+
+    def load_program(self, path: str | Path) -> ModuleInstance:
+        from nbcvm.runtime.loader import load_file
+
+        if not self.imports.search_path or self.imports.search_path[0] != Path(path).resolve().parent:
+            self.imports.search_path[:0] = search_path_from(path)[:1]
+        return self.instantiate(load_file(path), str(path))
+
+    def run_init(self, inst: ModuleInstance) -> None:
+        fn = inst.fns.get(INIT)
+        if fn is not None:
+            if fn.nparams:
+                raise VMError("TypeError", f"{inst.name}.{INIT} must take no parameters")
+            execute(self, fn, [])
+
+    # -- running -----------------------------------------------------------------
+    def call(self, inst: ModuleInstance, fname: str, args: list) -> Any:
+        fn = inst.fns.get(fname)
+        if fn is None:
+            raise UsageError(f"module '{inst.name}' has no function '{fname}'")
+        if len(args) != fn.nparams:
+            raise UsageError(f"{fname} takes {fn.nparams} argument(s) "
+                             f"({' '.join(fn.code.params) or 'none'}), got {len(args)}")
+        return execute(self, fn, list(args))
+
+    def run_main(self, inst: ModuleInstance, args: list | None = None, entry: str = "main") -> RunOutcome:
+        """Run ``init`` then ``entry``; map the result to an exit code."""
+        args = list(args or [])
+        fn = inst.fns.get(entry)
+        if fn is None:
+            raise UsageError(f"{inst.module.source}: no function '{entry}' to run")
+        if len(args) != fn.nparams:
+            want = " ".join(fn.code.params) or "no arguments"
+            raise UsageError(f"{entry} takes {fn.nparams} argument(s) ({want}), got {len(args)}")
+        self.meter.start_clock()
+        t0 = time.perf_counter()
+        result, error, code = None, None, 0
+        try:
+            self.run_init(inst)
+            result = execute(self, fn, args)
+            code = exit_code_of(result)
+        except ExitProgram as e:
+            code = e.code & 0xFF
+        except VMError as e:
+            error, code = e, 1
+        seconds = time.perf_counter() - t0
+        self.output.flush()
+        return RunOutcome(code, result, error, self.stats(seconds))
+
+    def stats(self, seconds: float) -> RunStats:
+        return RunStats(self.meter.steps, self.meter.calls, self.meter.peak_depth, seconds, peak_rss_bytes(),
+                        self.meter.output_bytes)
+
+
+def exit_code_of(result: Any) -> int:
+    """main's int result is the exit code (mod 256); any other result means 0."""
+    if type(result) is int:
+        return result & 0xFF
+    return 0

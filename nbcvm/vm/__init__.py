@@ -1,0 +1,1 @@
+"""The interpreter: closure compiler, handler families, the loop, natives."""
