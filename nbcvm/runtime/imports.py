@@ -88,11 +88,12 @@ class ImportManager:
                     return p
         return None
 
-    def candidates(self) -> list[str]:
-        names = set(self.natives) | set(self.records)
+    def candidates(self, exclude: str = "") -> list[str]:
+        names = set(self.natives) | {n for n, r in self.records.items() if r.state is State.LOADED}
         for d in self.search_path:
             if d.is_dir():
                 names.update(p.stem for p in d.glob("*.nbc"))
+        names.discard(exclude)
         return sorted(names)
 
     def _stack(self) -> list[str]:
@@ -179,7 +180,7 @@ class ImportManager:
                     from nbcvm.asm.operands import suggest
 
                     raise VMError("ImportError", f"no module named '{rec.name}'"
-                                  f"{suggest(rec.name, self.candidates())} "
+                                  f"{suggest(rec.name, self.candidates(rec.name))} "
                                   f"(searched {', '.join(str(p) for p in self.search_path) or 'nothing'})")
                 rec.path = str(path)
                 try:

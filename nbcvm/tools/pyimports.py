@@ -4,19 +4,25 @@ Two independent views of a package are combined into one :class:`ImportReport`:
 
 * **Static graph.**  grimp parses the sources (nothing is imported in this
   process) and gives the module-to-module import edges with line numbers.
-  Import cycles are the strongly connected components of that graph.  Only
-  imports that run at import time count: ``if TYPE_CHECKING:`` imports are
-  excluded by grimp, and imports inside function bodies are excluded by our
+  Import cycles are the strongly connected components of that graph (our own
+  iterative Tarjan).  Only imports that run at import time count:
+  ``if TYPE_CHECKING:`` imports are excluded by grimp, and imports inside
+  function bodies or under ``if __name__ == "__main__":`` are excluded by our
   own AST pass, because deferring an import into a function is precisely the
-  usual way to break a cycle.  A small AST pass also finds imports of
-  package-internal modules that do not exist, which matters for imports the
-  real import check never executes (inside functions).
+  usual way to break a cycle.  Modules are also collapsed to their
+  subpackage (first two name parts) to report package-level cycles as
+  warnings.  The AST pass further finds imports of package-internal modules
+  that do not exist, which matters for imports the real import check never
+  executes (inside functions).
 
-* **Real import check.**  Every module is imported on its own in a fresh
-  interpreter (``sys.executable -c``), in parallel, with a timeout, so a module
-  that only works because something else happened to import its dependencies
-  first is still caught.  The child measures its own import time and reports
-  the exception and the traceback frames back to us as JSON.
+* **Real import check.**  Every module (except ``__main__`` entry points) is
+  imported on its own in an interpreter that has imported nothing else of the
+  package, in parallel, with a timeout, so a module that only works because
+  something else happened to import its dependencies first is still caught.
+  The child measures its own import time and reports the exception and the
+  traceback frames back as JSON.  On POSIX the children are forked from
+  pristine per-worker "zygote" interpreters to skip interpreter start-up;
+  elsewhere each is a plain ``python -c``.
 
 Target resolution keeps the two views consistent: the directory grimp scanned
 is put at the front of the child's ``sys.path`` (if missing), so the child
@@ -375,9 +381,7 @@ class _Source:
 def _discover_modules(target: _Target) -> dict[str, str]:
     """Module name → source file, walking the package the way grimp does.
 
-    Only directories with an ``__init__.py`` are descended into.  ``__main__``
-    modules are left out: they are entry points meant for ``python -m`` and
-    importing one runs the program.
+    Only directories with an ``__init__.py`` are descended into.
     """
     if target.single_file:
         return {target.name: target.single_file}
@@ -398,7 +402,7 @@ def _discover_modules(target: _Target) -> dict[str, str]:
                 stem = fn[:-3]
                 if stem == "__init__":
                     modules[".".join([target.name, *parts])] = os.path.join(dirpath, fn)
-                elif stem and "." not in stem and stem != "__main__":
+                elif stem and "." not in stem:
                     modules[".".join([target.name, *parts, stem])] = os.path.join(dirpath, fn)
     return modules
 
@@ -740,11 +744,14 @@ class _Zygote:
         """One protocol line; None on deadline; raises if the zygote is gone."""
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
+        # poll, not select: the parent may hold more than FD_SETSIZE descriptors.
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
         while b"\n" not in self._buf:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            if not select.select([fd], [], [], remaining)[0]:
+            if not poller.poll(remaining * 1000):
                 return None
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -836,7 +843,12 @@ def _fork_server_available() -> bool:
     # No fork on Windows; on macOS fork of a process that has loaded nothing
     # but os/sys/select is safe (the known problems need system frameworks
     # loaded before the fork).
-    return hasattr(os, "fork") and hasattr(os, "waitstatus_to_exitcode") and os.name == "posix"
+    return (
+        os.name == "posix"
+        and hasattr(os, "fork")
+        and hasattr(os, "waitstatus_to_exitcode")
+        and hasattr(select, "poll")
+    )
 
 
 # --------------------------------------------------------------------------- findings
@@ -848,6 +860,9 @@ class _Package:
     def __init__(self, target: _Target) -> None:
         self.target = target
         self.modules = _discover_modules(target)
+        # ``__main__`` modules are entry points for ``python -m``: importing one
+        # runs the program, so they are analysed statically but not imported.
+        self.checked = sorted(m for m in self.modules if m.rpartition(".")[2] != "__main__")
         self.norm_dirs = tuple(_norm(d) for d in target.dirs)
         self.file_to_module = {_norm(f): m for m, f in self.modules.items()}
         self.sources: dict[str, _Source] = {}
@@ -1104,8 +1119,6 @@ def _static_graph(
     entries = [e for p in packages for e in p.target.path_entries]
     notes: list[Finding] = []
     with _on_sys_path(entries):
-        for p in packages:
-            _check_not_shadowed(p.target)
         try:
             g = grimp.build_graph(
                 *names,
@@ -1163,9 +1176,15 @@ def validate_python(
 ) -> ImportReport:
     """Check that every module of the target packages imports on its own, and find cycles.
 
-    ``targets`` are top-level package names or package directories.  Raises
-    ValueError (one line) for an unknown target.  ``progress(done, total,
-    module)`` is called from the calling thread after each module finishes.
+    ``targets`` are top-level package names (found on ``sys.path``) or
+    package directories (their parent directory is used as the import root);
+    a path to a single ``.py`` file is accepted too.  Unknown or unusable
+    targets raise ValueError with a one-line message.
+
+    ``timeout`` bounds each module's import (with the fork server it does not
+    include interpreter start-up; in spawn mode it does).  ``jobs`` is the
+    number of imports run at once (default: CPU count).  ``progress(done,
+    total, module)`` is called from the calling thread after each module.
     """
     if isinstance(targets, str):
         targets = [targets]
@@ -1184,11 +1203,15 @@ def validate_python(
         if t.name in seen:
             raise ValueError(f"targets {seen[t.name]!r} and {t.label!r} are both package {t.name!r}")
         seen[t.name] = t.label
+    # Checked before any child starts, so a bad target fails fast.
+    with _on_sys_path(e for t in resolved for e in t.path_entries):
+        for t in resolved:
+            _check_not_shadowed(t)
     packages = [_Package(t) for t in resolved]
 
     # The static analysis runs here while the children are importing: it is
     # pure parsing, and the children are separate processes.
-    jobs_list = [(p, m) for p in packages for m in sorted(p.modules)]
+    jobs_list = [(p, m) for p in packages for m in p.checked]
     results: dict[str, _ChildResult] = {}
     runner = _ChildRunner(use_fork=_fork_server_available())
     try:
@@ -1214,7 +1237,7 @@ def validate_python(
     statuses: list[ModuleStatus] = []
     for p in packages:
         failed: dict[str, dict[str, Any]] = {}
-        for mod in sorted(p.modules):
+        for mod in p.checked:
             res = results[mod]
             if res.ok:
                 statuses.append(ModuleStatus(mod, p.modules[mod], True, res.seconds, None))
@@ -1228,7 +1251,9 @@ def validate_python(
     cycle_findings, cycles = _cycle_findings(packages, graph, details)
     findings.extend(cycle_findings)
     findings.extend(_package_cycle_findings(packages, graph, details))
-    findings.sort(key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.module, f.kind, f.line or 0, f.message))
+    findings.sort(
+        key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.module, f.kind, f.line or 0, f.message)
+    )
 
     return ImportReport(
         tool="python",

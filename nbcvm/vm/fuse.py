@@ -53,7 +53,12 @@ def _source(fn: Fn, pc: int) -> tuple[str, object] | None:
     return None
 
 
+ENABLED = True  # tests switch fusion off to compare against plain dispatch
+
+
 def fuse(fn: Fn, ops: list[Handler], meter) -> None:
+    if not ENABLED:
+        return
     code = fn.code.code
     n = len(code)
     depths = fn.info.depths

@@ -268,5 +268,5 @@ REGISTRY: dict[str, tuple[Callable[[Any], dict[str, tuple[int, Callable]]], str]
 
 def instantiate(name: str, rt: Any, factory: Callable | None = None) -> NativeModule:
     make, doc = (factory, "") if factory else REGISTRY[name]
-    fns = {fname: NativeFn(name, arity, f) for fname, (arity, f) in make(rt).items()}
+    fns = {fname: NativeFn(name, fname, arity, f) for fname, (arity, f) in make(rt).items()}
     return NativeModule(name, fns, doc)

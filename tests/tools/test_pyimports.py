@@ -351,3 +351,19 @@ def test_package_level_cycle_is_a_warning(tmp_path):
     assert w.kind == "package-cycle"
     assert "layered.core, layered.ui" in w.message
     assert w.detail[0] == w.detail[-1] and set(w.detail) == {"layered.core", "layered.ui"}
+
+
+def test_single_file_target_and_main_modules(tmp_path):
+    script = tmp_path / "lonely.py"
+    script.write_text("import json\nraise KeyError('nope')\n")
+    r = validate_python([str(script)])
+    assert [m.name for m in r.modules] == ["lonely"]
+    (f,) = r.findings
+    assert f.message == "KeyError: 'nope'" and (f.file, f.line) == (str(script), 2)
+
+    pkg = tmp_path / "mainpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text("import sys\nsys.exit('running the program')\n")
+    r = validate_python([str(pkg)])
+    assert [m.name for m in r.modules] == ["mainpkg"] and r.ok

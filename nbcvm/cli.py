@@ -1,0 +1,201 @@
+"""The ``nbcvm`` command line: thin click commands over the drivers in tools/.
+
+Each command: options -> config -> driver -> renderer -> exit code.  One
+place, ``main``, maps errors to exit codes: 0 ok, 1 program error or
+findings, 2 bad usage or bad input, 70 an internal error (a bug in nbcvm,
+reported in one line, never as a Python traceback).  rich is imported only by
+commands that draw tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from nbcvm import __version__
+from nbcvm.errors import InputError, NBCError, UsageError, VMError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 70
+
+
+class _Ctx:
+    """Shared per-invocation state (hatch keeps its Application in ctx.obj)."""
+
+    def __init__(self) -> None:
+        self._console = None
+        self._err_console = None
+
+    @property
+    def console(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console()
+        return self._console
+
+    @property
+    def err_console(self):
+        if self._err_console is None:
+            from rich.console import Console
+
+            self._err_console = Console(stderr=True)
+        return self._err_console
+
+
+def _emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nbcvm")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """nbcvm: assemble, verify, run and inspect NBC (Noodle ByteCode) programs."""
+    ctx.obj = _Ctx()
+
+
+def _limits(max_steps, max_depth, timeout, max_memory, max_output):
+    from nbcvm.runtime.limits import Limits
+
+    d = Limits()
+    return Limits(max_steps=max_steps, max_depth=max_depth if max_depth is not None else d.max_depth,
+                  timeout=timeout, max_memory=max_memory if max_memory is not None else d.max_memory,
+                  max_output=max_output if max_output is not None else d.max_output)
+
+
+def limit_options(f):
+    opts = [
+        click.option("--max-steps", type=click.IntRange(min=0), default=None,
+                     help="Instruction budget (fuel); unlimited by default."),
+        click.option("--max-depth", type=click.IntRange(min=1), default=None,
+                     help="Maximum call depth [default: 100000]."),
+        click.option("--timeout", type=click.FloatRange(min=0), default=None,
+                     help="Wall-clock limit in seconds; none by default."),
+        click.option("--max-memory", type=click.IntRange(min=0), default=None,
+                     help="Bytes of VM-held data for large allocations [default: 1 GiB]."),
+        click.option("--max-output", type=click.IntRange(min=0), default=None,
+                     help="Bytes the program may print [default: 64 MiB]."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("program", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@limit_options
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random module.")
+@click.option("--path", "paths", multiple=True, help="Extra module search folder (repeatable).")
+@click.option("--entry", default="main", show_default=True, help="Function to run.")
+@click.option("--stats", is_flag=True, help="Print a table of run statistics to stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome and statistics as JSON to stderr.")
+@click.pass_obj
+def run(obj: _Ctx, program, args, max_steps, max_depth, timeout, max_memory, max_output, seed, paths,
+        entry, stats, as_json):
+    """Run PROGRAM (.nbc text or .nbcb binary) with ARGS as main's parameters.
+
+    main's int result is the exit code; an uncaught NBC error prints an NBC
+    traceback to stderr and exits 1.
+    """
+    from nbcvm.report.text import traceback
+    from nbcvm.tools.run import RunConfig, run_program
+
+    cfg = RunConfig(program, tuple(args), _limits(max_steps, max_depth, timeout, max_memory, max_output),
+                    seed, tuple(paths), entry)
+    outcome = run_program(cfg)
+    if outcome.error is not None:
+        sys.stdout.flush()
+        click.echo(traceback(outcome.error), err=True)
+    if stats:
+        from nbcvm.report.tables import run_stats
+
+        run_stats(obj.err_console, outcome)
+    if as_json:
+        click.echo(json.dumps(outcome.to_dict(), indent=2, sort_keys=True), err=True)
+    sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the .nbcb binary here.")
+def asm(source, output):
+    """Assemble and verify SOURCE; with -o, write its binary encoding."""
+    from nbcvm.tools.asmtools import assemble_file
+
+    module, data = assemble_file(source, output)
+    n = sum(len(f.code) for f in module.functions)
+    where = f" -> {output} ({len(data)} bytes)" if data is not None else ""
+    click.echo(f"{source}: module {module.name}, {len(module.functions)} function(s), {n} instruction(s){where}")
+
+
+@cli.command()
+@click.argument("program", type=click.Path(dir_okay=False))
+@click.option("--no-debug", is_flag=True, help="Leave out .source/.line debug directives.")
+def disasm(program, no_debug):
+    """Print PROGRAM (text or binary) as NBC assembly that re-assembles to the same module."""
+    from nbcvm.tools.asmtools import disasm_file
+
+    click.echo(disasm_file(program, debug=not no_debug), nl=False)
+
+
+@cli.command()
+@click.argument("programs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.pass_obj
+def verify(obj: _Ctx, programs, as_json):
+    """Assemble/decode and verify PROGRAMS; exit 2 if any is invalid."""
+    from nbcvm.tools.asmtools import verify_file
+
+    results = [verify_file(p) for p in programs]
+    if as_json:
+        _emit_json([r.to_dict() for r in results])
+    else:
+        for r in results:
+            for e in r.errors:
+                click.echo(e, err=True)
+        from nbcvm.report.tables import verify_results
+
+        verify_results(obj.console, results)
+    sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_INPUT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map every error to its exit code."""
+    from nbcvm.report.text import input_error, traceback
+
+    try:
+        cli.main(args=argv, prog_name="nbcvm", standalone_mode=False)
+        return EXIT_OK
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_FINDINGS)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return EXIT_INPUT
+    except InputError as e:
+        click.echo(input_error(e), err=True)
+        return EXIT_INPUT
+    except VMError as e:
+        click.echo(traceback(e), err=True)
+        return EXIT_FINDINGS
+    except NBCError as e:
+        click.echo(f"nbcvm: {e}", err=True)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # a bug in nbcvm: one line, never a Python traceback
+        click.echo(f"nbcvm: internal error: {type(e).__name__}: {e} (please report this)", err=True)
+        return EXIT_INTERNAL
+
+
+def run_main() -> None:
+    sys.exit(main())

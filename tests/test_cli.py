@@ -1,0 +1,124 @@
+"""CLI: exact output and exit codes of run, asm, disasm, verify."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nbcvm.cli import main
+
+ROOT = Path(__file__).parent.parent
+EX = ROOT / "examples"
+
+
+def run(capfd, *args):
+    code = main(list(args))
+    out, err = capfd.readouterr()
+    assert 'File "' not in err, err  # never a Python traceback
+    return code, out, err
+
+
+def test_run_hello(capfd):
+    assert run(capfd, "run", str(EX / "hello.nbc")) == (0, "Hello, world!\n", "")
+
+
+def test_run_args_and_stats(capfd):
+    code, out, err = run(capfd, "run", str(EX / "fib.nbc"), "15", "--stats")
+    assert code == 0 and out == "610\n"
+    assert "instructions executed" in err and "calls" in err
+
+
+def test_run_json_outcome(capfd):
+    code, out, err = run(capfd, "run", str(EX / "fib.nbc"), "10", "--json")
+    d = json.loads(err)
+    assert d["exit_code"] == 0 and d["stats"]["calls"] == 178 and d["error"] is None
+
+
+def test_uncaught_error_traceback(tmp_path, capfd):
+    p = tmp_path / "boom.nbc"
+    p.write_text(".func f x\n    load x\n    push 0\n    idiv\n    ret\n.end\n"
+                 ".func main\n    push 1\n    call f 1\n    ret\n.end\n")
+    code, out, err = run(capfd, "run", str(p))
+    assert code == 1 and out == ""
+    lines = err.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert f"boom.main  {p}:9  pc 1: call" in err and f"boom.f  {p}:4  pc 2: idiv" in err
+    assert lines[-1] == "ZeroDivisionError (code 101): integer division or modulo by zero"
+
+
+def test_syntax_error_exit_2(tmp_path, capfd):
+    p = tmp_path / "bad.nbc"
+    p.write_text(".func main\n    push 1\n    addd\n    ret\n.end\n")
+    code, out, err = run(capfd, "run", str(p))
+    assert code == 2
+    assert err.splitlines()[0] == f"{p}:3:5: syntax error: unknown instruction 'addd' (did you mean 'add'?)"
+    assert err.splitlines()[2].endswith("     ^^^^")
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["run", "nope.nbc"], "nope.nbc: error: no such file"),
+    (["run", "."], "is a directory"),
+    (["run", "--max-steps", "x", "a.nbc"], "Invalid value for '--max-steps'"),
+    (["frobnicate"], "No such command"),
+])
+def test_bad_usage_exit_2(capfd, args, msg):
+    code, out, err = run(capfd, *args)
+    assert code == 2 and msg in err
+
+
+def test_wrong_arg_count(capfd):
+    code, out, err = run(capfd, "run", str(EX / "fib.nbc"))
+    assert code == 2 and "main takes 1 argument(s) (n), got 0" in err
+
+
+def test_limits_flags(capfd):
+    code, out, err = run(capfd, "run", str(EX / "fib.nbc"), "25", "--max-steps", "1000")
+    assert code == 1 and "LimitExceeded (code 600): steps limit exceeded" in err
+    code, out, err = run(capfd, "run", str(EX / "fib.nbc"), "25", "--max-depth", "5")
+    assert code == 1 and "depth limit exceeded: used 6 frames of 5 frames" in err
+
+
+def test_disasm_round_trip(tmp_path, capfd):
+    code, out, err = run(capfd, "disasm", str(EX / "fib.nbc"))
+    assert code == 0 and out.startswith(".module fib\n")
+    p = tmp_path / "fib2.nbc"
+    p.write_text(out)
+    code, out2, _ = run(capfd, "disasm", str(p))
+    assert out2 == out
+
+
+def test_verify_ok_and_bad(tmp_path, capfd):
+    bad = tmp_path / "under.nbc"
+    bad.write_text(".func main\n    add\n    ret\n.end\n")
+    code, out, err = run(capfd, "verify", str(EX / "hello.nbc"), str(bad))
+    assert code == 2 and "stack underflow" in err and "under.nbc" in out
+    code, out, err = run(capfd, "verify", "--json", str(EX / "hello.nbc"))
+    assert code == 0 and json.loads(out)[0]["ok"] is True
+
+
+def test_asm_summary(capfd):
+    code, out, err = run(capfd, "asm", str(EX / "fib.nbc"))
+    assert code == 0 and out.startswith(f"{EX / 'fib.nbc'}: module fib, 2 function(s)")
+
+
+def test_python_dash_m_and_no_numpy_for_hello():
+    code = ("import sys, runpy; sys.argv=['nbcvm','run','%s'];\n"
+            "from nbcvm.cli import main\nrc=main(sys.argv[1:])\n"
+            "assert 'numpy' not in sys.modules and 'rich' not in sys.modules and 'numba' not in sys.modules, "
+            "[m for m in ('numpy','rich','numba') if m in sys.modules]\nsys.exit(rc)") % (EX / "hello.nbc")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "Hello, world!\n", r.stderr
+    r = subprocess.run([sys.executable, "-m", "nbcvm", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "nbcvm" in r.stdout
+
+
+def test_internal_error_is_one_line(monkeypatch, capfd):
+    import nbcvm.tools.run as runmod
+
+    def boom(cfg):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(runmod, "run_program", boom)
+    code, out, err = run(capfd, "run", str(EX / "hello.nbc"))
+    assert code == 70 and err.strip() == "nbcvm: internal error: RuntimeError: kaboom (please report this)"
