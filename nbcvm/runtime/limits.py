@@ -59,6 +59,9 @@ class Meter:
         self.started = time.perf_counter()
         self.deadline: float | None = None
         self.hooks: list = []  # callables(meter, fn, depth) run at each tick
+        self.stacks: list[list] = []  # frame lists of running executions (memory roots)
+        self.root_provider = None  # callable -> iterable of root containers (module globals)
+        self.reconciles = 0
         self.max_depth = limits.max_depth
         self._refill()
 
@@ -125,11 +128,34 @@ class Meter:
         if cap is not None and self.output_bytes > cap:
             raise LimitExceeded("output", self.output_bytes, cap, "bytes")
 
-    def charge_memory(self, n: int) -> None:
-        """Account a large allocation before it is made (strings, tensors)."""
+    def charge_memory(self, n: int, regs: list | None = None) -> None:
+        """Count ``n`` bytes of VM data about to be made (strings, lists, maps, tensors).
+
+        The count only grows on allocation; when it passes ``max_memory`` the
+        data really held is measured from the roots (module globals, every live
+        frame's registers, ``regs``) and the allocation fails only if what is
+        held plus ``n`` is over the limit.
+        """
+        self.memory += n
         cap = self.limits.max_memory
-        if cap is not None and n > cap - self.memory:
-            raise LimitExceeded("memory", self.memory + n, cap, "bytes")
+        if cap is not None and self.memory > cap:
+            held = self.measure(regs)
+            self.reconciles += 1
+            self.memory = held + n
+            if self.memory > cap:
+                self.memory = held
+                raise LimitExceeded("memory", held + n, cap, "bytes")
+
+    def measure(self, regs: list | None = None) -> int:
+        """Bytes held by VM values reachable from the roots (an exact walk)."""
+        from nbcvm.vm.values import held_bytes
+
+        roots: list = [regs] if regs is not None else []
+        if self.root_provider is not None:
+            roots.extend(self.root_provider())
+        for frames in list(self.stacks):
+            roots.extend(f[3] for f in list(frames))
+        return held_bytes(roots)
 
     def sleep(self, seconds: float) -> None:
         if self.deadline is not None:

@@ -123,6 +123,11 @@ class Runtime:
         self.argv = tuple(argv)
         self.output = Output(stdout if stdout is not None else sys.stdout, self.meter)
         self.imports = ImportManager(self, search_path)
+        self.meter.root_provider = self._memory_roots
+
+    def _memory_roots(self) -> list:
+        return [rec.instance.globals for rec in list(self.imports.records.values())
+                if rec.instance is not None and not rec.instance.is_native]
 
     # -- host API --------------------------------------------------------------
     def set_limit(self, name: str, value: Any) -> None:

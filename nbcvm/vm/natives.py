@@ -172,10 +172,12 @@ def _str_mod(rt: Any) -> dict[str, tuple[int, Callable]]:
         return s(x, "find").find(s(sub, "find"))
 
     def replace(x: Any, old: Any, new: Any) -> str:
-        old = s(old, "replace")
+        old, new, x = s(old, "replace"), s(new, "replace"), s(x, "replace")
         if not old:
             raise VMError("ValueError", "str.replace: empty pattern")
-        return s(x, "replace").replace(old, s(new, "replace"))
+        if len(new) > len(old):  # bound the result before making it
+            rt.meter.charge_memory(x.count(old) * (len(new) - len(old)))
+        return x.replace(old, new)
 
     def repeat(x: Any, n: Any) -> str:
         n = _int(n, "repeat")
@@ -185,6 +187,14 @@ def _str_mod(rt: Any) -> dict[str, tuple[int, Callable]]:
         rt.meter.charge_memory(len(x) * n)
         return x * n
 
+    def charged(f: Callable) -> Callable:
+        def g(*args: Any) -> Any:
+            v = f(*args)
+            rt.meter.charge_memory(len(v) * (1 if type(v) is str else 8) + 56)
+            return v
+        return g
+
+    join, replace, fmt, split = charged(join), charged(replace), charged(fmt), charged(split)
     return {
         "upper": (1, lambda x: s(x, "upper").upper()), "lower": (1, lambda x: s(x, "lower").lower()),
         "strip": (1, lambda x: s(x, "strip").strip()), "split": (2, split), "join": (2, join),

@@ -187,7 +187,16 @@ def slice_(s, a, b):
 
 @handler("concat")
 def _concat(c: InsCtx):
-    return _h2(c, concat)
+    s, nxt, m = c.sp - 2, c.nxt, c.meter
+
+    def h(r: list) -> int:
+        a, b = r[s], r[s + 1]
+        if type(a) is type(b) and (type(a) is str or type(a) is list):
+            m.charge_memory((len(a) + len(b)) * (1 if type(a) is str else 8) + 56, r)
+        r[s] = concat(a, b)
+        return nxt
+
+    return h
 
 
 @handler("len")
@@ -197,7 +206,15 @@ def _len(c: InsCtx):
 
 @handler("tostr")
 def _tostr(c: InsCtx):
-    return _h1(c, to_str)
+    s, nxt, m = c.sp - 1, c.nxt, c.meter
+
+    def h(r: list) -> int:
+        v = to_str(r[s])
+        m.charge_memory(len(v) + 49, r)
+        r[s] = v
+        return nxt
+
+    return h
 
 
 @handler("toint")
@@ -220,7 +237,10 @@ def _newlist(c: InsCtx):
     n, nxt = c.args[0], c.nxt
     s = c.sp - n
 
+    m = c.meter
+
     def h(r: list) -> int:
+        m.charge_memory(8 * n + 56, r)
         r[s] = r[s:s + n]
         return nxt
 
@@ -232,7 +252,10 @@ def _newmap(c: InsCtx):
     n, nxt = c.args[0], c.nxt
     s = c.sp - 2 * n
 
+    m = c.meter
+
     def h(r: list) -> int:
+        m.charge_memory(64 * n + 64, r)
         items = r[s:s + 2 * n]
         d = {}
         for i in range(0, 2 * n, 2):
@@ -253,10 +276,13 @@ def _getitem(c: InsCtx):
 
 @handler("setitem")
 def _setitem(c: InsCtx):
-    s, nxt = c.sp - 3, c.nxt
+    s, nxt, m = c.sp - 3, c.nxt, c.meter
 
     def h(r: list) -> int:
-        setitem(r[s], r[s + 1], r[s + 2])
+        d = r[s]
+        if type(d) is dict and r[s + 1] not in d:
+            m.charge_memory(64, r)  # a new map entry
+        setitem(d, r[s + 1], r[s + 2])
         return nxt
 
     return h
@@ -264,9 +290,10 @@ def _setitem(c: InsCtx):
 
 @handler("append")
 def _append(c: InsCtx):
-    s, nxt = c.sp - 2, c.nxt
+    s, nxt, m = c.sp - 2, c.nxt, c.meter
 
     def h(r: list) -> int:
+        m.charge_memory(8, r)
         lst = r[s]
         if type(lst) is not list:
             raise VMError("TypeError", f"append to {type_name(lst)}")
@@ -283,12 +310,17 @@ def _has(c: InsCtx):
 
 @handler("keys")
 def _keys(c: InsCtx):
-    def keys(m):
-        if type(m) is not dict:
-            raise VMError("TypeError", f"keys of {type_name(m)}")
-        return list(m)
+    s, nxt, m = c.sp - 1, c.nxt, c.meter
 
-    return _h1(c, keys)
+    def h(r: list) -> int:
+        d = r[s]
+        if type(d) is not dict:
+            raise VMError("TypeError", f"keys of {type_name(d)}")
+        m.charge_memory(8 * len(d) + 56, r)
+        r[s] = list(d)
+        return nxt
+
+    return h
 
 
 @handler("delitem")
@@ -306,8 +338,12 @@ def _delitem(c: InsCtx):
 def _slice(c: InsCtx):
     s, nxt = c.sp - 3, c.nxt
 
+    m = c.meter
+
     def h(r: list) -> int:
-        r[s] = slice_(r[s], r[s + 1], r[s + 2])
+        v = slice_(r[s], r[s + 1], r[s + 2])
+        m.charge_memory(len(v) * (1 if type(v) is str else 8) + 56, r)
+        r[s] = v
         return nxt
 
     return h

@@ -65,6 +65,12 @@ def matmul(a, b):
     _need(a, "matmul"), _need(b, "matmul")
     if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[0 if b.ndim == 1 else -2]:
         raise VMError("ValueError", f"matmul: shapes {list(a.shape)} and {list(b.shape)} do not agree")
+    if a.ndim > 2 or b.ndim > 2:
+        raise VMError("ValueError", "matmul takes vectors and matrices (at most 2 dimensions)")
+    rows = a.shape[0] if a.ndim == 2 else 1
+    cols = b.shape[-1] if b.ndim == 2 else 1
+    if rows * cols > MAX_ELEMENTS:
+        raise VMError("ResourceError", f"matmul result of {rows * cols} elements is too large")
     out = a @ b
     return out if _is_tensor(out) else NUMPY.get().float64(out).reshape(())
 
@@ -112,10 +118,15 @@ _BINARY = {"tadd": _elementwise("tadd", lambda a, b: a + b),
 @handler(*_UNARY)
 def _unary(c: InsCtx):
     NUMPY.get()  # fail at compile time of the function if numpy is missing
-    f, s, nxt = _UNARY[c.op.name], c.sp - 1, c.nxt
+    f, s, nxt, m = _UNARY[c.op.name], c.sp - 1, c.nxt, c.meter
 
     def h(r: list) -> int:
-        r[s] = f(r[s])
+        v = f(r[s])
+        if _is_tensor(v):
+            m.charge_memory(v.nbytes + 112, r)
+        elif type(v) is list:
+            m.charge_memory(8 * len(v) + 56, r)
+        r[s] = v
         return nxt
 
     return h
@@ -126,8 +137,13 @@ def _binary(c: InsCtx):
     NUMPY.get()
     f, s, nxt = _BINARY[c.op.name], c.sp - 2, c.nxt
 
+    m = c.meter
+
     def h(r: list) -> int:
-        r[s] = f(r[s], r[s + 1])
+        v = f(r[s], r[s + 1])
+        if _is_tensor(v):
+            m.charge_memory(v.nbytes + 112, r)
+        r[s] = v
         return nxt
 
     return h

@@ -121,3 +121,39 @@ def truthy(v: object) -> bool:
     if type(v).__name__ == "ndarray":
         raise TypeError("a tensor has no truth value; reduce it first (tsum, tmax ...)")
     return bool(v)
+
+
+def held_bytes(roots: list) -> int:
+    """Bytes held by the values reachable from ``roots`` (lists of values).
+
+    Iterative and cycle-safe; shared objects count once.  Scalars inside
+    containers are counted through the container's own size.
+    """
+    import sys
+
+    seen: set[int] = set()
+    total = 0
+    stack = list(roots)
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str:
+            if id(v) not in seen:
+                seen.add(id(v))
+                total += sys.getsizeof(v)
+        elif t is list:
+            if id(v) not in seen:
+                seen.add(id(v))
+                total += sys.getsizeof(v)
+                stack.extend(v)
+        elif t is dict:
+            if id(v) not in seen:
+                seen.add(id(v))
+                total += sys.getsizeof(v)
+                stack.extend(v.keys())
+                stack.extend(v.values())
+        elif t.__name__ == "ndarray":
+            if id(v) not in seen:
+                seen.add(id(v))
+                total += int(v.nbytes) + 112
+    return total

@@ -426,3 +426,47 @@ def test_host_can_change_limits_while_running():
     outcome = rt.run_main(inst)
     assert outcome.error.details["limit"] == "steps"
     assert outcome.stats.steps <= seen[-1] + 6
+
+
+def test_memory_limit_counts_held_data(fusion):
+    grow = """
+    push "x"
+    store s
+top:
+    load s
+    load s
+    concat
+    store s
+    jmp top"""
+    e = err_of(grow, "s", limits=Limits(max_memory=1 << 20))
+    assert e.details["limit"] == "memory" and e.details["max"] == 1 << 20
+    # garbage does not count: the same total allocation, but nothing is kept
+    churn = """
+    push 0
+    store i
+top:
+    push "abcdefgh"
+    push 1000
+    call str.repeat 2
+    pop
+    inc i 1
+    load i
+    push 3000
+    lt
+    jt top
+    push 0
+    ret"""
+    src = ".import str\n" + body(churn, "i")
+    outcome, _, rt = run_src(src, limits=Limits(max_memory=1 << 20))
+    assert outcome.error is None and rt.meter.reconciles > 0
+
+
+def test_list_growth_hits_memory_limit(fusion):
+    e = err_of("newlist 0\nstore l\ntop:\nload l\npush 1\nappend\njmp top", "l",
+               limits=Limits(max_memory=1 << 18))
+    assert e.details["limit"] == "memory"
+
+
+def test_output_limit(fusion):
+    e = err_of('top:\npush "0123456789"\nprint\njmp top', limits=Limits(max_output=1000))
+    assert e.details["limit"] == "output" and e.details["used"] > 1000
