@@ -91,11 +91,13 @@ def limit_options(f):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random module.")
 @click.option("--path", "paths", multiple=True, help="Extra module search folder (repeatable).")
 @click.option("--entry", default="main", show_default=True, help="Function to run.")
+@click.option("--allow", "allow", multiple=True, metavar="GRANT",
+              help="Grant host access: fs:DIR, fs-ro:DIR, env, env:NAME,... (repeatable). None by default.")
 @click.option("--stats", is_flag=True, help="Print a table of run statistics to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome and statistics as JSON to stderr.")
 @click.pass_obj
 def run(obj: _Ctx, program, args, max_steps, max_depth, timeout, max_memory, max_output, seed, paths,
-        entry, stats, as_json):
+        entry, allow, stats, as_json):
     """Run PROGRAM (.nbc text or .nbcb binary) with ARGS as main's parameters.
 
     main's int result is the exit code; an uncaught NBC error prints an NBC
@@ -105,7 +107,7 @@ def run(obj: _Ctx, program, args, max_steps, max_depth, timeout, max_memory, max
     from nbcvm.tools.run import RunConfig, run_program
 
     cfg = RunConfig(program, tuple(args), _limits(max_steps, max_depth, timeout, max_memory, max_output),
-                    seed, tuple(paths), entry)
+                    seed, tuple(paths), entry, tuple(allow))
     outcome = run_program(cfg)
     if outcome.error is not None:
         sys.stdout.flush()

@@ -169,6 +169,11 @@ class ImportManager:
         stack.append(rec.name)
         t0 = time.perf_counter()
         try:
+            from nbcvm.runtime.capabilities import CAPABILITY_MODULES
+
+            if rec.name in CAPABILITY_MODULES and rec.name not in self.natives:
+                raise VMError("PermissionError", f"module '{rec.name}' reaches the host and was not "
+                              f"granted; the runner must allow it with {CAPABILITY_MODULES[rec.name]}")
             if rec.name in self.natives:
                 from nbcvm.vm.natives import instantiate
 

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, IO
+from typing import IO, TYPE_CHECKING, Any
 
 from nbcvm.bytecode.model import Module
 from nbcvm.bytecode.verifier import verify
@@ -24,6 +24,9 @@ from nbcvm.runtime.limits import Limits, Meter
 from nbcvm.vm.compile import Fn
 from nbcvm.vm.interp import execute
 from nbcvm.vm.values import to_str
+
+if TYPE_CHECKING:
+    from nbcvm.runtime.capabilities import Grants
 
 INIT = "init"  # a module's initialiser, run once when the module loads
 
@@ -116,13 +119,18 @@ def peak_rss_bytes() -> int:
 
 class Runtime:
     def __init__(self, limits: Limits | None = None, *, stdout: IO[str] | None = None,
-                 seed: int = 0, search_path: list[Path] | None = None, argv: tuple[str, ...] = ()):
+                 seed: int = 0, search_path: list[Path] | None = None, argv: tuple[str, ...] = (),
+                 grants: "Grants | None" = None):
+        from nbcvm.runtime.capabilities import Grants, capability_natives
+        from nbcvm.vm.natives import REGISTRY
+
         self.limits = limits or Limits()
         self.meter = Meter(self.limits)
         self.seed = seed
         self.argv = tuple(argv)
         self.output = Output(stdout if stdout is not None else sys.stdout, self.meter)
-        self.imports = ImportManager(self, search_path)
+        self.grants = grants or Grants()
+        self.imports = ImportManager(self, search_path, {**REGISTRY, **capability_natives(self.grants)})
         self.meter.root_provider = self._memory_roots
 
     def _memory_roots(self) -> list:

@@ -21,6 +21,7 @@ class RunConfig:
     seed: int = 0
     search_path: tuple[str, ...] = ()
     entry: str = "main"
+    allow: tuple[str, ...] = ()  # capability grants, e.g. ("fs:data", "env")
 
 
 def parse_arg(text: str) -> Any:
@@ -35,8 +36,11 @@ def parse_arg(text: str) -> Any:
 
 
 def make_runtime(cfg: RunConfig, stdout: IO[str] | None = None) -> Runtime:
+    from nbcvm.runtime.capabilities import parse_grants
+
     return Runtime(cfg.limits, stdout=stdout, seed=cfg.seed,
-                   search_path=search_path_from(cfg.program, cfg.search_path), argv=cfg.args)
+                   search_path=search_path_from(cfg.program, cfg.search_path), argv=cfg.args,
+                   grants=parse_grants(cfg.allow))
 
 
 def run_program(cfg: RunConfig, stdout: IO[str] | None = None) -> RunOutcome:
