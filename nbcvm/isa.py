@@ -168,6 +168,27 @@ _op(0x83, "rethrow", "", 1, 0, "errors", "Pop an error value and raise it again,
 _op(0x84, "errfield", "name", 1, 1, "errors",
     "Read a field of an error value: type, category, code, message, traceback, recoverable.")
 
+# --- concurrency: VM threads, channels, locks, atomics (0x90-0x9F) -------------
+_op(0x90, "spawn", "func int", "n", 1, "concurrency",
+    "Start a VM thread running the function with n arguments; push its thread handle.")
+_op(0x91, "join", "", 1, 1, "concurrency",
+    "Pop a thread handle, wait for it, push its result (its error is raised here, with its traceback).")
+_op(0x92, "chan", "int", 0, 1, "concurrency", "Push a new channel holding up to n values (n >= 1).")
+_op(0x93, "send", "", 3, 0, "concurrency",
+    "Pop channel, value, timeout (seconds or nil = 5 s); wait for room; TimeoutError if none in time.")
+_op(0x94, "recv", "", 2, 2, "concurrency",
+    "Pop channel, timeout; push the next value and true, or nil and false once it is closed and empty.")
+_op(0x95, "close", "", 1, 0, "concurrency", "Pop a channel and close it; receivers drain what is left.")
+_op(0x96, "newlock", "", 0, 1, "concurrency", "Push a new lock.")
+_op(0x97, "acquire", "", 2, 0, "concurrency",
+    "Pop lock, timeout (nil = 5 s); ThreadError on a deadlock, TimeoutError when time runs out.")
+_op(0x98, "release", "", 1, 0, "concurrency", "Pop a lock held by this thread and release it.")
+_op(0x99, "atomic_add", "global", 1, 1, "concurrency",
+    "Pop n; add it to the global atomically (checked); push the new value.")
+_op(0x9A, "cas", "global", 2, 1, "concurrency",
+    "Pop expected, new; if the global equals expected, set it to new, atomically; push true/false.")
+_op(0x9B, "threadid", "", 0, 1, "concurrency", "Push the current VM thread's id (0 for the main thread).")
+
 OPS: tuple[Op, ...] = tuple(sorted(_ROWS, key=lambda o: o.code))
 BY_NAME: dict[str, Op] = {o.name: o for o in OPS}
 BY_CODE: dict[int, Op] = {o.code: o for o in OPS}
@@ -176,7 +197,7 @@ FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(o.family for o in OPS))
 # Opcode ranges kept free for the services that extend the ISA (documented so
 # that binary files made today stay valid when those rows land).
 RESERVED = {
-    "concurrency (spawn, join, channels, locks, atomics)": (0x90, 0x9F),
+    "concurrency (more primitives)": (0x9C, 0x9F),
     "resources (regions, alloc, free)": (0xA0, 0xAF),
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +33,17 @@ INIT = "init"  # a module's initialiser, run once when the module loads
 
 
 class Output:
-    """The program's stdout: counted against ``max_output``."""
+    """The program's stdout: counted against ``max_output``; one print is one write."""
 
     def __init__(self, stream: IO[str], meter: Meter):
         self.stream, self.meter = stream, meter
+        self._lock = threading.Lock()
 
     def write(self, s: str) -> None:
         n = len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
-        self.meter.charge_output(n)
-        self.stream.write(s)
+        with self._lock:
+            self.meter.charge_output(n)
+            self.stream.write(s)
 
     def flush(self) -> None:
         try:
@@ -129,6 +132,10 @@ class Runtime:
         self.seed = seed
         self.argv = tuple(argv)
         self.output = Output(stdout if stdout is not None else sys.stdout, self.meter)
+        from nbcvm.runtime.threads import ThreadManager
+
+        self.threads = ThreadManager(self)
+        self.atomic_lock = threading.Lock()
         self.grants = grants or Grants()
         self.imports = ImportManager(self, search_path, {**REGISTRY, **capability_natives(self.grants)})
         self.meter.root_provider = self._memory_roots
@@ -205,9 +212,16 @@ class Runtime:
             code = e.code & 0xFF
         except VMError as e:
             error, code = e, 1
+        self.threads.release_all(self.threads.current())
+        self.threads.wait_all(self._grace())
         seconds = time.perf_counter() - t0
         self.output.flush()
         return RunOutcome(code, result, error, self.stats(seconds))
+
+    def _grace(self) -> float:
+        """How long to wait for VM threads still running when main ends."""
+        d = self.meter.deadline
+        return 10.0 if d is None else max(0.0, d - time.perf_counter())
 
     def stats(self, seconds: float) -> RunStats:
         return RunStats(self.meter.steps, self.meter.calls, self.meter.peak_depth, seconds, peak_rss_bytes(),

@@ -24,6 +24,7 @@ target, so every pc that control can reach still has its own closure.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -39,6 +40,7 @@ CALL, RET = 0, 1
 Handler = Callable[[list], int]
 Factory = Callable[["InsCtx"], Handler]
 HANDLERS: dict[str, Factory] = {}
+_COMPILE_LOCK = threading.Lock()
 
 
 def handler(*names: str) -> Callable[[Factory], Factory]:
@@ -92,7 +94,9 @@ class Fn:
 
     def compile(self, meter: Any) -> list[Handler]:
         if self.ops is None:
-            _compile(self, meter)
+            with _COMPILE_LOCK:  # two threads calling a new function compile it once
+                if self.ops is None:
+                    _compile(self, meter)
         return self.ops  # type: ignore[return-value]
 
     def line_of(self, pc: int) -> int:
