@@ -31,18 +31,24 @@ class _Ctx:
     @property
     def console(self):
         if self._console is None:
-            from rich.console import Console
-
-            self._console = Console()
+            self._console = _make_console(sys.stdout, stderr=False)
         return self._console
 
     @property
     def err_console(self):
         if self._err_console is None:
-            from rich.console import Console
-
-            self._err_console = Console(stderr=True)
+            self._err_console = _make_console(sys.stderr, stderr=True)
         return self._err_console
+
+
+def _make_console(stream, stderr: bool):
+    """A rich Console; off a terminal (CI logs, pipes) tables get 160 columns, not 80."""
+    import os
+
+    from rich.console import Console
+
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=160 if wide else None)
 
 
 def _emit_json(obj: Any) -> None:
@@ -163,6 +169,56 @@ def verify(obj: _Ctx, programs, as_json):
 
         verify_results(obj.console, results)
     sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_INPUT)
+
+
+@click.command("stress-threads")
+@click.argument("program", required=False, type=click.Path(dir_okay=False))
+@click.option("--threads", type=click.IntRange(min=1, max=1000), default=20, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=1), default=None,
+              help="Calls of the entry per thread [default: per workload, 10 for programs].")
+@click.option("--duration", type=click.FloatRange(min=0), default=None,
+              help="Run each workload for this many seconds instead of a number of iterations.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--switch-interval", type=click.FloatRange(min=1e-7), default=1e-5, show_default=True,
+              help="Host thread switch interval in seconds; small values provoke interleavings.")
+@click.option("--watchdog", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds before a workload counts as hung: every thread's NBC stack is dumped.")
+@click.option("--workload", "workloads", multiple=True, help="Built-in workload(s) to run (default all).")
+@click.option("--path", "paths", multiple=True, help="Extra module search folder (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def stress_threads(obj: _Ctx, program, threads, iterations, duration, seed, switch_interval, watchdog,
+                   workloads, paths, as_json):
+    """Run PROGRAM's `stress i` (or `main`) in many threads on ONE runtime, then its `check`.
+
+    Without PROGRAM, run the built-in suite over the runtime's shared state.
+    Exit 1 on any invariant violation, deadlock, error or hang.
+    """
+    from nbcvm.tools.stress import StressConfig, run_stress
+
+    cfg = StressConfig(program, threads, iterations, duration, seed, switch_interval, watchdog,
+                       search_path=tuple(paths), workloads=tuple(workloads))
+    report = run_stress(cfg, None if as_json else _progress(obj))
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        from nbcvm.report.tables import stress_report
+
+        stress_report(obj.console, report)
+    sys.exit(EXIT_OK if report.ok else EXIT_FINDINGS)
+
+
+def _progress(obj: _Ctx):
+    """A progress callback drawing on stderr when it is a terminal (else nothing)."""
+    if not sys.stderr.isatty():
+        return None
+    from nbcvm.report.live import ProgressLine
+
+    return ProgressLine(obj.err_console)
+
+
+cli.add_command(stress_threads)
+cli.add_command(stress_threads, name="stress")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,6 +87,8 @@ _F64 = struct.Struct("<d")
 # Operand count per opcode byte; -1 = no such opcode.  Derived from the ISA table.
 _NOPERANDS: tuple[int, ...] = tuple(len(BY_CODE[c].operands) if c in BY_CODE else -1
                                     for c in range(256))
+_NOARG: tuple[tuple[int, tuple[()]], ...] = tuple((c, ()) for c in range(256))  # shared, immutable
+_ZZ1: tuple[int, ...] = tuple((z >> 1) ^ -(z & 1) for z in range(128))  # one-byte zigzag values
 
 
 # ---------------------------------------------------------------------------
@@ -445,7 +447,7 @@ _RawFunc = tuple[str, int, tuple[str, ...], tuple]
 def _read_funcs(r: _Reader) -> list[_RawFunc]:
     # A function takes at least 5 bytes: name length, nparams, nlocals, ninstr, code length.
     n = r.count("function count", 5)
-    nops = _NOPERANDS
+    nops, noarg, zz1 = _NOPERANDS, _NOARG, _ZZ1
     funcs: list[_RawFunc] = []
     for i in range(n):
         fname = r.string(f"name of function {i}")
@@ -464,27 +466,30 @@ def _read_funcs(r: _Reader) -> list[_RawFunc]:
             if pos >= end:
                 raise r.fail(f"function {i} code ends after {pc} of its {ninstr} instructions", pos)
             opc = data[pos]
-            k = nops[opc]
-            if k < 0:
-                raise r.fail(f"unknown opcode 0x{opc:02x} in function {i} at pc {pc}", pos)
             pos += 1
-            if k == 0:
-                append((opc, ()))
+            k = nops[opc]
+            if k == 0:  # fast paths: no operand, or one one-byte operand
+                append(noarg[opc])
                 continue
+            if k == 1 and pos < end and data[pos] < 0x80:
+                append((opc, (zz1[data[pos]],)))
+                pos += 1
+                continue
+            if k < 0:
+                raise r.fail(f"unknown opcode 0x{opc:02x} in function {i} at pc {pc}", pos - 1)
             args = []
             for j in range(k):
-                if pos < end and data[pos] < 0x80:  # one-byte zigzag varint
-                    z = data[pos]
+                if pos < end and data[pos] < 0x80:
+                    args.append(zz1[data[pos]])
                     pos += 1
-                else:
-                    if pos >= end:
-                        raise r.fail(f"operand count mismatch: '{BY_CODE[opc].name}' needs {k} "
-                                     f"operand(s) but the code of function {i} ends after {j} "
-                                     f"(pc {pc})", pos)
-                    cr.pos = pos
-                    z = cr.uvarint(f"operand {j} of pc {pc}")
-                    pos = cr.pos
-                args.append((z >> 1) ^ -(z & 1))
+                    continue
+                if pos >= end:
+                    raise r.fail(f"operand count mismatch: '{BY_CODE[opc].name}' needs {k} "
+                                 f"operand(s) but the code of function {i} ends after {j} "
+                                 f"(pc {pc})", pos)
+                cr.pos = pos
+                args.append(cr.svarint(f"operand {j} of pc {pc}"))
+                pos = cr.pos
             append((opc, tuple(args)))
         if pos != end:
             raise r.fail(f"operand count mismatch: {end - pos} byte(s) of code left in function {i} "
@@ -495,6 +500,7 @@ def _read_funcs(r: _Reader) -> list[_RawFunc]:
 
 
 def _read_lines(r: _Reader, funcs: list[_RawFunc]) -> list[tuple[int, ...]]:
+    zz1 = _ZZ1
     at = r.pos
     n = r.count("line table count")
     if n != len(funcs):
@@ -506,12 +512,21 @@ def _read_lines(r: _Reader, funcs: list[_RawFunc]) -> list[tuple[int, ...]]:
         if m != len(f[3]):
             raise r.fail(f"line table of function {i} has {m} entries for {len(f[3])} instructions", at)
         line, ln = 0, []
+        append = ln.append
+        data, pos, end = r.data, r.pos, r.end
         for _ in range(m):
-            at = r.pos
-            line += r.svarint("line delta")
+            at = pos
+            if pos < end and data[pos] < 0x80:  # the common one-byte delta
+                line += zz1[data[pos]]
+                pos += 1
+            else:
+                r.pos = pos
+                line += r.svarint("line delta")
+                pos = r.pos
             if not 0 <= line <= MAX_LINE:
                 raise r.fail(f"line number {line} of function {i} out of range (0..{MAX_LINE})", at)
-            ln.append(line)
+            append(line)
+        r.pos = pos
         out.append(tuple(ln))
     return out
 

@@ -49,3 +49,29 @@ def verify_results(console: Console, results: list) -> None:
         t.add_row(r.path, r.module or "-", "[green]ok[/]" if r.ok else f"[red]{len(r.errors)} error(s)[/]",
                   str(r.functions), str(r.instructions), str(r.max_stack), f"{r.seconds * 1000:.1f} ms")
     console.print(t)
+
+
+def stress_report(console: Console, report: Any) -> None:
+    t = Table(title=f"stress: {report.threads} threads, switch interval {report.switch_interval:g}s "
+              "(latency per call in µs)", header_style="bold", pad_edge=False, padding=(0, 1))
+    cols = ("workload", "ops", "ops/s", "p50", "p99", "lock wait", "cont.", "viol.", "dlock", "err",
+            "result")
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("workload", "result") else "right", no_wrap=True)
+    for w in report.workloads:
+        t.add_row(w.name, _si(w.operations), _si(w.ops_per_s), _si(w.p50_us), _si(w.p99_us),
+                  f"{w.lock_wait_s * 1000:.1f} ms", f"{w.contention:.1%}",
+                  _red(w.violations), _red(w.deadlocks), _red(w.errors),
+                  "[red]HUNG[/]" if w.hung else ("[green]ok[/]" if w.ok else "[red]FAIL[/]"))
+    console.print(t)
+    for w in report.workloads:
+        for m in w.messages:
+            console.print(f"  [bold]{w.name}[/]: {m}")
+        for name, stack in w.stacks.items():
+            console.print(f"  [bold]{w.name}[/] {name} stack:")
+            for frame in stack:
+                console.print(f"      {frame}")
+
+
+def _red(n: int) -> str:
+    return f"[red]{n}[/]" if n else "0"

@@ -59,7 +59,7 @@ class Meter:
         self.started = time.perf_counter()
         self.deadline: float | None = None
         self.hooks: list = []  # callables(meter, fn, depth) run at each tick
-        self.stacks: list[list] = []  # frame lists of running executions (memory roots)
+        self.stacks: dict[int, list] = {}  # frame lists of running executions (memory roots)
         self.root_provider = None  # callable -> iterable of root containers (module globals)
         self.reconciles = 0
         self.max_depth = limits.max_depth
@@ -153,7 +153,7 @@ class Meter:
         roots: list = [regs] if regs is not None else []
         if self.root_provider is not None:
             roots.extend(self.root_provider())
-        for frames in list(self.stacks):
+        for frames in list(self.stacks.values()):
             roots.extend(f[3] for f in list(frames))
         return held_bytes(roots)
 

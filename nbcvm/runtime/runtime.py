@@ -129,6 +129,7 @@ class Runtime:
 
         self.limits = limits or Limits()
         self.meter = Meter(self.limits)
+        self.executor = execute  # the interpreter loop; nbcvm profile swaps in an instrumented one
         self.seed = seed
         self.argv = tuple(argv)
         self.output = Output(stdout if stdout is not None else sys.stdout, self.meter)
@@ -180,7 +181,7 @@ class Runtime:
         if fn is not None:
             if fn.nparams:
                 raise VMError("TypeError", f"{inst.name}.{INIT} must take no parameters")
-            execute(self, fn, [])
+            self.executor(self, fn, [])
 
     # -- running -----------------------------------------------------------------
     def call(self, inst: ModuleInstance, fname: str, args: list) -> Any:
@@ -190,7 +191,7 @@ class Runtime:
         if len(args) != fn.nparams:
             raise UsageError(f"{fname} takes {fn.nparams} argument(s) "
                              f"({' '.join(fn.code.params) or 'none'}), got {len(args)}")
-        return execute(self, fn, list(args))
+        return self.executor(self, fn, list(args))
 
     def run_main(self, inst: ModuleInstance, args: list | None = None, entry: str = "main") -> RunOutcome:
         """Run ``init`` then ``entry``; map the result to an exit code."""
@@ -206,7 +207,7 @@ class Runtime:
         result, error, code = None, None, 0
         try:
             self.run_init(inst)
-            result = execute(self, fn, args)
+            result = self.executor(self, fn, args)
             code = exit_code_of(result)
         except ExitProgram as e:
             code = e.code & 0xFF

@@ -38,7 +38,7 @@ def execute(rt: Any, fn: Fn, args: list) -> Any:
     maxdepth = m.max_depth - base_depth - 1
     depth = peak = 0
     ncalls = 1
-    m.stacks.append(frames)
+    m.stacks[id(frames)] = frames  # a memory root while it runs (dict ops are atomic)
     try:
         while True:
             try:
@@ -103,10 +103,7 @@ def execute(rt: Any, fn: Fn, args: list) -> Any:
                     fn, ops, ctrl, r, epc = frames.pop()[:5]
                     epc -= 1  # the call instruction
     finally:
-        for i in range(len(m.stacks) - 1, -1, -1):  # by identity: nested runs have their own
-            if m.stacks[i] is frames:
-                del m.stacks[i]
-                break
+        del m.stacks[id(frames)]
         m.calls += ncalls
         m.note_depth(base_depth + peak + 1)
 
