@@ -189,6 +189,14 @@ _op(0x9A, "cas", "global", 2, 1, "concurrency",
     "Pop expected, new; if the global equals expected, set it to new, atomically; push true/false.")
 _op(0x9B, "threadid", "", 0, 1, "concurrency", "Push the current VM thread's id (0 for the main thread).")
 
+# --- resources: regions and explicit handles (0xA0-0xAF) ---------------------
+_op(0xA0, "region", "", 0, 0, "resources",
+    "Open a region: handles allocated until its endregion are freed when it ends (or unwinds).")
+_op(0xA1, "endregion", "", 0, 0, "resources", "Close the innermost region, releasing what it owns.")
+_op(0xA2, "alloc", "", 1, 1, "resources",
+    "Pop a shape (int or list of ints); push a handle to a new zeroed tensor owned by the current scope.")
+_op(0xA3, "free", "", 1, 0, "resources", "Pop a handle and release it now (double free is a ResourceError).")
+
 OPS: tuple[Op, ...] = tuple(sorted(_ROWS, key=lambda o: o.code))
 BY_NAME: dict[str, Op] = {o.name: o for o in OPS}
 BY_CODE: dict[int, Op] = {o.code: o for o in OPS}
@@ -198,7 +206,7 @@ FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(o.family for o in OPS))
 # that binary files made today stay valid when those rows land).
 RESERVED = {
     "concurrency (more primitives)": (0x9C, 0x9F),
-    "resources (regions, alloc, free)": (0xA0, 0xAF),
+    "resources (more primitives)": (0xA4, 0xAF),
 }
 
 assert len(BY_NAME) == len(OPS) and len(BY_CODE) == len(OPS), "duplicate opcode row"

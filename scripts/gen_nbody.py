@@ -60,101 +60,99 @@ HEADER = """\
 """
 
 
+def code(out: list[str], text: str) -> None:
+    """Append instructions written on one line, separated by ``|``."""
+    out.extend(f"    {ins.strip()}" for ins in text.split("|"))
+
+
 def main() -> None:
     out = [HEADER]
     for name, *_ in BODIES:
         for g in ("x", "y", "z", "vx", "vy", "vz", "m"):
             out.append(f".global {g}_{name} 0.0")
     out.append("")
-    out.append(f".global solar_mass 0.0\n")
+    out.append(".global solar_mass 0.0\n")
 
     # setup: positions as given, velocities * days per year, masses * solar mass
     out.append(".func setup")
-    out.append("    push 4.0\n    call math.pi 0\n    mul\n    call math.pi 0\n    mul\n    gstore solar_mass")
-    out.append("    gload solar_mass\n    gstore m_sun")
+    code(out, "push 4.0 | call math.pi 0 | mul | call math.pi 0 | mul | gstore solar_mass")
+    code(out, "gload solar_mass | gstore m_sun")
     for name, pos, vel, mass in BODIES[1:]:
         out.append(f"    ; {name}")
         for a, p in zip(AXES, pos):
-            out.append(f"    push {p}\n    gstore {a}_{name}")
+            code(out, f"push {p} | gstore {a}_{name}")
         for a, v in zip(AXES, vel):
-            out.append(f"    push {v}\n    push 365.24\n    mul\n    gstore v{a}_{name}")
-        out.append(f"    push {mass}\n    gload solar_mass\n    mul\n    gstore m_{name}")
-    out.append("    push nil\n    ret\n.end\n")
+            code(out, f"push {v} | push 365.24 | mul | gstore v{a}_{name}")
+        code(out, f"push {mass} | gload solar_mass | mul | gstore m_{name}")
+    code(out, "push nil | ret")
+    out.append(".end\n")
 
     # offset momentum: the sun's velocity cancels the planets' total momentum
     out.append(".func offset_momentum\n    .local px py pz")
     for a in AXES:
-        out.append(f"    push 0.0\n    store p{a}")
+        code(out, f"push 0.0 | store p{a}")
     for name, *_ in BODIES:
         for a in AXES:
-            out.append(f"    load p{a}\n    gload v{a}_{name}\n    gload m_{name}\n    mul\n    add\n    store p{a}")
+            code(out, f"load p{a} | gload v{a}_{name} | gload m_{name} | mul | add | store p{a}")
     for a in AXES:
-        out.append(f"    load p{a}\n    neg\n    gload solar_mass\n    div\n    gstore v{a}_sun")
-    out.append("    push nil\n    ret\n.end\n")
+        code(out, f"load p{a} | neg | gload solar_mass | div | gstore v{a}_sun")
+    code(out, "push nil | ret")
+    out.append(".end\n")
 
     # energy: kinetic minus potential
     out.append(".func energy\n    .local e dx dy dz")
-    out.append("    push 0.0\n    store e")
+    code(out, "push 0.0 | store e")
     for name, *_ in BODIES:
         out.append(f"    ; 0.5 * m * v^2 of {name}")
-        out.append(f"    load e\n    push 0.5\n    gload m_{name}\n    mul")
-        out.append(f"    gload vx_{name}\n    gload vx_{name}\n    mul")
-        out.append(f"    gload vy_{name}\n    gload vy_{name}\n    mul\n    add")
-        out.append(f"    gload vz_{name}\n    gload vz_{name}\n    mul\n    add")
-        out.append("    mul\n    add\n    store e")
+        code(out, f"load e | push 0.5 | gload m_{name} | mul")
+        code(out, f"gload vx_{name} | gload vx_{name} | mul")
+        code(out, f"gload vy_{name} | gload vy_{name} | mul | add")
+        code(out, f"gload vz_{name} | gload vz_{name} | mul | add")
+        code(out, "mul | add | store e")
     for (a, *_), (b, *_) in combinations(BODIES, 2):
         out.append(f"    ; - m * m / distance of {a} and {b}")
         for ax in AXES:
-            out.append(f"    gload {ax}_{a}\n    gload {ax}_{b}\n    sub\n    store d{ax}")
-        out.append(f"    load e\n    gload m_{a}\n    gload m_{b}\n    mul")
-        out.append("    load dx\n    load dx\n    mul\n    load dy\n    load dy\n    mul\n    add"
-                   "\n    load dz\n    load dz\n    mul\n    add")
-        out.append("    call math.sqrt 1\n    div\n    sub\n    store e")
-    out.append("    load e\n    ret\n.end\n")
+            code(out, f"gload {ax}_{a} | gload {ax}_{b} | sub | store d{ax}")
+        code(out, f"load e | gload m_{a} | gload m_{b} | mul")
+        code(out, "load dx | load dx | mul | load dy | load dy | mul | add | load dz | load dz | mul | add")
+        code(out, "call math.sqrt 1 | div | sub | store e")
+    code(out, "load e | ret")
+    out.append(".end\n")
 
     # advance n steps
     out.append(".func advance n\n    .local i dx dy dz d2 mag mam mbm")
-    out.append("    push 0\n    store i\n    jmp test\nstep:")
+    code(out, "push 0 | store i | jmp test")
+    out.append("step:")
     for (a, *_), (b, *_) in combinations(BODIES, 2):
         out.append(f"    ; {a} and {b} pull on each other")
         for ax in AXES:
-            out.append(f"    gload {ax}_{a}\n    gload {ax}_{b}\n    sub\n    store d{ax}")
-        out.append("    load dx\n    load dx\n    mul\n    load dy\n    load dy\n    mul\n    add"
-                   "\n    load dz\n    load dz\n    mul\n    add\n    store d2")
-        out.append("    push 0.01\n    load d2\n    call math.sqrt 1\n    load d2\n    mul\n    div\n    store mag"
-                   "   ; dt / d^3")
-        out.append(f"    gload m_{a}\n    load mag\n    mul\n    store mam")
-        out.append(f"    gload m_{b}\n    load mag\n    mul\n    store mbm")
+            code(out, f"gload {ax}_{a} | gload {ax}_{b} | sub | store d{ax}")
+        code(out, "load dx | load dx | mul | load dy | load dy | mul | add | load dz | load dz | mul | add"
+                  " | store d2")
+        code(out, "push 0.01 | load d2 | call math.sqrt 1 | load d2 | mul | div | store mag")
+        out[-1] += "   ; dt / d^3"
+        code(out, f"gload m_{a} | load mag | mul | store mam")
+        code(out, f"gload m_{b} | load mag | mul | store mbm")
         for ax in AXES:
-            out.append(f"    gload v{ax}_{a}\n    load d{ax}\n    load mbm\n    mul\n    sub\n    gstore v{ax}_{a}")
+            code(out, f"gload v{ax}_{a} | load d{ax} | load mbm | mul | sub | gstore v{ax}_{a}")
         for ax in AXES:
-            out.append(f"    gload v{ax}_{b}\n    load d{ax}\n    load mam\n    mul\n    add\n    gstore v{ax}_{b}")
+            code(out, f"gload v{ax}_{b} | load d{ax} | load mam | mul | add | gstore v{ax}_{b}")
     out.append("    ; move every body")
     for name, *_ in BODIES:
         for ax in AXES:
-            out.append(f"    gload {ax}_{name}\n    push 0.01\n    gload v{ax}_{name}\n    mul\n    add"
-                       f"\n    gstore {ax}_{name}")
-    out.append("    inc i 1\ntest:\n    load i\n    load n\n    lt\n    jt step\n    push nil\n    ret\n.end\n")
+            code(out, f"gload {ax}_{name} | push 0.01 | gload v{ax}_{name} | mul | add | gstore {ax}_{name}")
+    code(out, "inc i 1")
+    out.append("test:")
+    code(out, "load i | load n | lt | jt step | push nil | ret")
+    out.append(".end\n")
 
-    out.append(""".func main n
-    call setup 0
-    pop
-    call offset_momentum 0
-    pop
-    call energy 0
-    push 9
-    call str.fixed 2
-    print
-    load n
-    call advance 1
-    pop
-    call energy 0
-    push 9
-    call str.fixed 2
-    print
-    push 0
-    ret
-.end""")
+    out.append(".func main n")
+    code(out, "call setup 0 | pop | call offset_momentum 0 | pop")
+    code(out, "call energy 0 | push 9 | call str.fixed 2 | print")
+    code(out, "load n | call advance 1 | pop")
+    code(out, "call energy 0 | push 9 | call str.fixed 2 | print")
+    code(out, "push 0 | ret")
+    out.append(".end")
     OUT.write_text("\n".join(out) + "\n", encoding="utf-8")
     print(f"wrote {OUT}")
 

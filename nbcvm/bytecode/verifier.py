@@ -7,7 +7,9 @@ For every function it proves, from the ISA table alone:
 * the stack depth at each instruction is the same on every path that reaches
   it (joins agree) and never goes negative; handler entries of ``try`` regions
   get the depth at ``try`` plus the error value;
-* ``try``/``endtry`` nest properly;
+* ``try``/``endtry`` nest properly, and ``region``/``endregion`` are balanced on
+  every path (no endregion without a region, none open at ``ret``), so a
+  resource region never outlives its frame;
 * calls to functions of the same module pass exactly their parameter count;
 * no path falls off the end: each ends in ret, halt, throw or rethrow.
 
@@ -184,31 +186,29 @@ def _check_function(m: Module, f: CodeObject, errs: _Errors) -> FuncInfo:
         return FuncInfo((None,) * n, 0, ())
     regions = _regions(m, f, errs)
     depths: list[int | None] = [None] * n
+    rdepths: list[int] = [0] * n  # open resource regions before each instruction
     max_stack = 0
-    work = [(0, 0)]
-    handler_depth = {r.handler: r.depth + 1 for r in regions}
-    for r in regions:
-        work.append((r.handler, r.depth + 1))
+    work = [(0, 0, 0)]
 
-    def reach(target: int, depth: int, src: int) -> None:
+    def reach(target: int, depth: int, rdepth: int, src: int) -> None:
         if target >= n:
             errs.add(f, src, "control falls off the end of the function (add ret, halt or throw)")
             return
         if depths[target] is None:
             depths[target] = depth
-            work.append((target, depth))
+            rdepths[target] = rdepth
+            work.append((target, depth, rdepth))
         elif depths[target] != depth:
             errs.add(f, target, f"stack depth {depth} from pc {src} disagrees with depth "
                      f"{depths[target]} on another path")
+        elif rdepths[target] != rdepth:
+            errs.add(f, target, f"{rdepth} open region(s) from pc {src} but {rdepths[target]} on another path")
 
+    seeded: set[int] = set()
     while work:
-        pc, depth = work.pop()
+        pc, depth, rdepth = work.pop()
         if depths[pc] is None:
-            depths[pc] = depth
-        elif depths[pc] != depth:
-            errs.add(f, pc, f"stack depth {depth} disagrees with depth {depths[pc]} "
-                     f"({'handler entry' if pc in handler_depth else 'join'})")
-            continue
+            depths[pc], rdepths[pc] = depth, rdepth
         opc, args = f.code[pc]
         op = BY_CODE[opc]
         pops = op.pop_count(args)
@@ -220,10 +220,26 @@ def _check_function(m: Module, f: CodeObject, errs: _Errors) -> FuncInfo:
             errs.add(f, pc, f"stack deeper than {MAX_STACK}")
             continue
         max_stack = max(max_stack, after, depth)
+        rafter = rdepth
+        if op.name == "region":
+            rafter += 1
+        elif op.name == "endregion":
+            if rdepth == 0:
+                errs.add(f, pc, "endregion without an open region")
+                continue
+            rafter -= 1
+        elif op.name == "ret" and rdepth:
+            errs.add(f, pc, f"returns with {rdepth} open region(s) (add endregion)")
+            continue
+        elif op.name == "try":
+            for reg in regions:  # the handler sees the regions open at the try
+                if reg.start == pc + 1 and reg.handler not in seeded:
+                    seeded.add(reg.handler)
+                    reach(reg.handler, reg.depth + 1, rdepth, pc)
         if op.flow in (Flow.NEXT, Flow.CALL, Flow.BRANCH):
-            reach(pc + 1, after, pc)
+            reach(pc + 1, after, rafter, pc)
         if op.flow in (Flow.JUMP, Flow.BRANCH):
-            reach(args[0], after, pc)
+            reach(args[0], after, rafter, pc)
     for r in regions:
         if depths[r.start - 1] is not None and depths[r.start - 1] != r.depth:
             errs.add(f, r.start - 1, "try region depth mismatch")

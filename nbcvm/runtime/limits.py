@@ -34,6 +34,8 @@ class Limits:
     max_output: int | None = 64 << 20  # bytes written to stdout
     max_threads: int = 64
     max_handles: int = 10_000
+    memory_soft: int | None = None  # process RSS (bytes) at which the runtime cleans up
+    memory_hard: int | None = None  # process RSS (bytes) past which allocations fail (ResourceError)
 
     def replace(self, **changes) -> "Limits":
         return replace(self, **changes)

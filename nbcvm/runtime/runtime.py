@@ -135,7 +135,10 @@ class Runtime:
         self.output = Output(stdout if stdout is not None else sys.stdout, self.meter)
         from nbcvm.runtime.threads import ThreadManager
 
+        from nbcvm.runtime.resources import ResourceManager
+
         self.threads = ThreadManager(self)
+        self.resources = ResourceManager(self)
         self.atomic_lock = threading.Lock()
         self.grants = grants or Grants()
         self.imports = ImportManager(self, search_path, {**REGISTRY, **capability_natives(self.grants)})
@@ -215,6 +218,7 @@ class Runtime:
             error, code = e, 1
         self.threads.release_all(self.threads.current())
         self.threads.wait_all(self._grace())
+        self.resources.end_runtime()
         seconds = time.perf_counter() - t0
         self.output.flush()
         return RunOutcome(code, result, error, self.stats(seconds))

@@ -48,7 +48,7 @@ def _timeout(v: Any) -> float:
 class VMThread:
     """A handle to a VM thread; ``join`` gives its result or raises its error."""
 
-    __slots__ = ("id", "name", "host", "result", "error", "done", "ident")
+    __slots__ = ("id", "name", "host", "result", "error", "done", "ident", "__weakref__")
 
     def __init__(self, tid: int, name: str):
         self.id, self.name = tid, name
@@ -65,7 +65,7 @@ class VMThread:
 class Channel:
     """A bounded FIFO of NBC values; closing lets receivers drain, then report closed."""
 
-    __slots__ = ("id", "cap", "items", "closed", "cond")
+    __slots__ = ("id", "cap", "items", "closed", "cond", "__weakref__")
 
     def __init__(self, cid: int, cap: int):
         self.id, self.cap = cid, max(1, cap)
@@ -77,7 +77,7 @@ class Channel:
 class VMLock:
     """An NBC lock: owned by one VM thread at a time (not re-entrant)."""
 
-    __slots__ = ("id", "lock", "owner", "waits", "contended", "wait_seconds")
+    __slots__ = ("id", "lock", "owner", "waits", "contended", "wait_seconds", "__weakref__")
 
     def __init__(self, lid: int):
         self.id = lid
@@ -139,6 +139,7 @@ class ThreadManager:
                            if isinstance(e, ExitProgram) else from_host(e))
             finally:
                 self.release_all(t.id)  # a thread that ends (or dies) holding locks lets them go
+                self.rt.resources.end_thread(t.id)  # and what its scope owns is released
                 with self._lock:
                     self.live -= 1
                     self.by_ident.pop(t.ident, None)

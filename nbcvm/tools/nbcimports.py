@@ -478,9 +478,8 @@ class _Checker:
 
     # -- real import ---------------------------------------------------------------
     def import_check(self, unit: _Unit) -> ModuleStatus:
-        from nbcvm.runtime.runtime import Runtime
-
-        rt = Runtime(IMPORT_LIMITS, stdout=io.StringIO(), search_path=[Path(d) for d in self.dirs])
+        rt = _check_runtime(self.parsed)(IMPORT_LIMITS, stdout=io.StringIO(),
+                                         search_path=[Path(d) for d in self.dirs])
         rt.meter.start_clock()
         t0 = time.perf_counter()
         error: str | None = None
@@ -498,7 +497,9 @@ class _Checker:
                 "import-error", "error", unit.name, error, unit.file, None, None,
                 "init must not halt: it runs whenever the module is imported"))
         rec = rt.imports.records.get(unit.name)
-        seconds = rec.seconds if unit.importable and rec is not None else time.perf_counter() - t0
+        # The static pass did the reading and assembling this runtime skipped (see _check_runtime).
+        seconds = unit.seconds + (rec.seconds if unit.importable and rec is not None
+                                  else time.perf_counter() - t0)
         return ModuleStatus(unit.name, unit.file, error is None, seconds, error)
 
     def _import_error(self, unit: _Unit, e: VMError) -> Finding:
@@ -522,6 +523,7 @@ class _Checker:
     # -- all of it -------------------------------------------------------------------
     def run(self) -> tuple[list[ModuleStatus], list[tuple[str, ...]]]:
         self.link()
+        self.parsed = {u.file: u.module for u in self.units.values() if u.module is not None}
         targets = [u for u in self.units.values() if u.target]
         for u in self.units.values():
             if u.problem is not None:
@@ -540,6 +542,28 @@ class _Checker:
                 statuses.append(ModuleStatus(u.name, u.file, False, u.seconds, u.problem.message))
             self._tick(u.name)
         return statuses, cycles
+
+
+def _check_runtime(parsed: dict[str, Module]) -> type:
+    """A Runtime class that takes module files from the static pass instead of re-reading them.
+
+    Every import check uses a fresh runtime, and loading a module whose init
+    calls into others loads those again in each runtime that needs them; the
+    Module objects are immutable and were read, assembled and verified once
+    already, so only instantiation (which verifies again, cheaply) and init
+    remain per runtime.  Anything unexpected (a file not parsed, a name that
+    does not match) goes the normal way.
+    """
+    from nbcvm.runtime.runtime import ModuleInstance, Runtime
+
+    class CheckRuntime(Runtime):
+        def instantiate_file(self, path: Path, name: str) -> ModuleInstance:
+            module = parsed.get(os.path.abspath(path))
+            if module is None or module.name != name:
+                return super().instantiate_file(path, name)
+            return ModuleInstance(self, module)
+
+    return CheckRuntime
 
 
 def validate_nbc(paths: Sequence[str], *, search_path: Sequence[str] = (),

@@ -18,7 +18,7 @@ from __future__ import annotations
 from nbcvm.bytecode.model import CodeObject
 from nbcvm.isa import BY_CODE, Flow, OperandKind
 from nbcvm.vm import (  # noqa: F401  (each family registers its handlers)
-    ops_arith, ops_concurrency, ops_control, ops_data, ops_error, ops_stack, ops_tensor)
+    ops_arith, ops_concurrency, ops_control, ops_data, ops_error, ops_resource, ops_stack, ops_tensor)
 from nbcvm.vm.compile import RET, Fn, Handler, check_handlers
 from nbcvm.vm.ops_arith import BINOPS, COMPARE, binop_factory
 

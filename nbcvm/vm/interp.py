@@ -86,10 +86,16 @@ def execute(rt: Any, fn: Fn, args: list) -> Any:
                 epc = pc if pc >= 0 else (m.resume if pc == BUDGET else -2 - pc)
                 err = exc if isinstance(exc, VMError) else _host_error(exc, fn, epc, r)
                 epc = fn.errpc.get(epc, epc)
+                rm = rt.resources
                 while True:
                     err.traceback.insert(0, TraceEntry(fn.inst.name, fn.name, fn.inst.module.source,
                                                        fn.line_of(epc), epc, fn.op_at(epc)))
                     region = _find_region(fn, epc, err)
+                    if rm.regions:  # close the resource regions this unwinding leaves
+                        if region is None:
+                            rm.unwind(id(r))
+                        else:
+                            rm.unwind(id(r), region.start, region.end)
                     if region is not None:
                         r[fn.nlocals + region.depth] = err
                         pc = region.handler

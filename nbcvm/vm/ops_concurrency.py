@@ -12,6 +12,7 @@ from __future__ import annotations
 from nbcvm.errors import VMError
 from nbcvm.vm.compile import InsCtx, handler
 from nbcvm.vm.ops_arith import INT_MAX, INT_MIN, overflow
+from nbcvm.vm.ops_resource import _site
 
 
 @handler("spawn")
@@ -20,6 +21,7 @@ def _spawn(c: InsCtx):
     base = c.sp - nargs
     inst = c.inst
     rt = inst.runtime
+    site = _site(c)
 
     def h(r: list) -> int:
         from nbcvm.vm.interp import execute
@@ -29,7 +31,9 @@ def _spawn(c: InsCtx):
             raise VMError("TypeError", f"spawn needs an NBC function, {fname} is native")
         if callee.nparams != nargs:
             raise VMError("TypeError", f"{fname} takes {callee.nparams} argument(s), spawned with {nargs}")
-        r[base] = rt.threads.spawn(callee, r[base:base + nargs], execute)
+        t = rt.threads.spawn(callee, r[base:base + nargs], execute)
+        rt.resources.register("thread", t, 0, site, weak=True)
+        r[base] = t
         return nxt
 
     return h
@@ -48,10 +52,12 @@ def _join(c: InsCtx):
 
 @handler("chan")
 def _chan(c: InsCtx):
-    s, n, nxt, tm = c.sp, c.args[0], c.nxt, c.inst.runtime.threads
+    s, n, nxt, tm, rm, site = c.sp, c.args[0], c.nxt, c.inst.runtime.threads, c.inst.runtime.resources, _site(c)
 
     def h(r: list) -> int:
-        r[s] = tm.new_channel(n)
+        ch = tm.new_channel(n)
+        rm.register("channel", ch, 64 + 8 * n, site, weak=True)
+        r[s] = ch
         return nxt
 
     return h
@@ -92,10 +98,12 @@ def _close(c: InsCtx):
 
 @handler("newlock")
 def _newlock(c: InsCtx):
-    s, nxt, tm = c.sp, c.nxt, c.inst.runtime.threads
+    s, nxt, tm, rm, site = c.sp, c.nxt, c.inst.runtime.threads, c.inst.runtime.resources, _site(c)
 
     def h(r: list) -> int:
-        r[s] = tm.new_lock()
+        lk = tm.new_lock()
+        rm.register("lock", lk, 64, site, weak=True)
+        r[s] = lk
         return nxt
 
     return h

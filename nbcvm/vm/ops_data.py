@@ -58,7 +58,12 @@ def concat(a, b):
     raise VMError("TypeError", f"concat needs two strings or two lists, got {type_name(a)} and {type_name(b)}")
 
 
+def _unwrap(v):
+    return v.get() if type(v).__name__ == "Handle" else v
+
+
 def length(v) -> int:
+    v = _unwrap(v)
     t = type(v)
     if t is str or t is list or t is dict:
         return len(v)
@@ -116,6 +121,7 @@ def _index(seq, key, what: str) -> int:
 
 
 def getitem(c, k):
+    c = _unwrap(c)
     t = type(c)
     if t is list:
         return c[_index(c, k, "list")]
@@ -136,6 +142,7 @@ def getitem(c, k):
 
 
 def setitem(c, k, v) -> None:
+    c = _unwrap(c)
     t = type(c)
     if t is list:
         c[_index(c, k, "list")] = v

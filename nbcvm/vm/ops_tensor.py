@@ -15,6 +15,11 @@ from nbcvm.vm.values import type_name
 MAX_ELEMENTS = 1 << 26  # 512 MiB of float64; larger requests are refused
 
 
+def unwrap(v):
+    """A tensor handle stands for its tensor (refused once freed)."""
+    return v.get() if type(v).__name__ == "Handle" else v
+
+
 def _is_tensor(v) -> bool:
     return type(v).__name__ == "ndarray"
 
@@ -121,7 +126,7 @@ def _unary(c: InsCtx):
     f, s, nxt, m = _UNARY[c.op.name], c.sp - 1, c.nxt, c.meter
 
     def h(r: list) -> int:
-        v = f(r[s])
+        v = f(unwrap(r[s]))
         if _is_tensor(v):
             m.charge_memory(v.nbytes + 112, r)
         elif type(v) is list:
@@ -140,7 +145,7 @@ def _binary(c: InsCtx):
     m = c.meter
 
     def h(r: list) -> int:
-        v = f(r[s], r[s + 1])
+        v = f(unwrap(r[s]), unwrap(r[s + 1]))
         if _is_tensor(v):
             m.charge_memory(v.nbytes + 112, r)
         r[s] = v

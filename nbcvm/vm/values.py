@@ -105,6 +105,8 @@ def _fmt(v: object, out: list[str], seen: set[int], depth: int) -> None:
         seen.discard(id(v))
     elif isinstance(v, VMError):
         out.append(f"<{v.type_name}: {v.message}>")
+    elif t.__name__ == "Handle":
+        out.append(f"<{v.kind} handle #{v.id}{' freed' if v.released_at else ''}>")
     elif t.__name__ == "ndarray":
         out.append("tensor(")
         _fmt(_tensor_list(v), out, seen, depth)
