@@ -72,6 +72,12 @@ def _limits(max_steps, max_depth, timeout, max_memory, max_output):
                   max_output=max_output if max_output is not None else d.max_output)
 
 
+inject_option = click.option(
+    "--inject-faults", "inject_faults", default="", metavar="SPEC",
+    help="Inject seeded transient faults, e.g. native:0.05,alloc:0.01,channel:0.02,thread:0.1,jit:1.0; "
+         "prints a recovery table.")
+
+
 def limit_options(f):
     opts = [
         click.option("--max-steps", type=click.IntRange(min=0), default=None,
@@ -99,11 +105,12 @@ def limit_options(f):
 @click.option("--entry", default="main", show_default=True, help="Function to run.")
 @click.option("--allow", "allow", multiple=True, metavar="GRANT",
               help="Grant host access: fs:DIR, fs-ro:DIR, env, env:NAME,... (repeatable). None by default.")
+@inject_option
 @click.option("--stats", is_flag=True, help="Print a table of run statistics to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome and statistics as JSON to stderr.")
 @click.pass_obj
 def run(obj: _Ctx, program, args, max_steps, max_depth, timeout, max_memory, max_output, seed, paths,
-        entry, allow, stats, as_json):
+        entry, allow, inject_faults, stats, as_json):
     """Run PROGRAM (.nbc text or .nbcb binary) with ARGS as main's parameters.
 
     main's int result is the exit code; an uncaught NBC error prints an NBC
@@ -113,7 +120,7 @@ def run(obj: _Ctx, program, args, max_steps, max_depth, timeout, max_memory, max
     from nbcvm.tools.run import RunConfig, run_program
 
     cfg = RunConfig(program, tuple(args), _limits(max_steps, max_depth, timeout, max_memory, max_output),
-                    seed, tuple(paths), entry, tuple(allow))
+                    seed, tuple(paths), entry, tuple(allow), inject_faults)
     outcome = run_program(cfg)
     if outcome.error is not None:
         sys.stdout.flush()
@@ -122,6 +129,10 @@ def run(obj: _Ctx, program, args, max_steps, max_depth, timeout, max_memory, max
         from nbcvm.report.tables import run_stats
 
         run_stats(obj.err_console, outcome)
+    if inject_faults and outcome.recovery is not None:
+        from nbcvm.report.tables import fault_table
+
+        fault_table(obj.err_console, outcome.recovery["faults"])
     if as_json:
         click.echo(json.dumps(outcome.to_dict(), indent=2, sort_keys=True), err=True)
     sys.exit(outcome.exit_code)
@@ -185,10 +196,11 @@ def verify(obj: _Ctx, programs, as_json):
               help="Seconds before a workload counts as hung: every thread's NBC stack is dumped.")
 @click.option("--workload", "workloads", multiple=True, help="Built-in workload(s) to run (default all).")
 @click.option("--path", "paths", multiple=True, help="Extra module search folder (repeatable).")
+@inject_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 def stress_threads(obj: _Ctx, program, threads, iterations, duration, seed, switch_interval, watchdog,
-                   workloads, paths, as_json):
+                   workloads, paths, inject_faults, as_json):
     """Run PROGRAM's `stress i` (or `main`) in many threads on ONE runtime, then its `check`.
 
     Without PROGRAM, run the built-in suite over the runtime's shared state.
@@ -196,8 +208,11 @@ def stress_threads(obj: _Ctx, program, threads, iterations, duration, seed, swit
     """
     from nbcvm.tools.stress import StressConfig, run_stress
 
+    from nbcvm.runtime.recovery import parse_fault_spec
+
     cfg = StressConfig(program, threads, iterations, duration, seed, switch_interval, watchdog,
-                       search_path=tuple(paths), workloads=tuple(workloads))
+                       search_path=tuple(paths), workloads=tuple(workloads),
+                       faults=tuple(parse_fault_spec(inject_faults).items()))
     report = run_stress(cfg, None if as_json else _progress(obj))
     if as_json:
         _emit_json(report.to_dict())
@@ -257,3 +272,5 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_main() -> None:
     sys.exit(main())
+from nbcvm.cli_validate import validate_imports  # noqa: E402
+cli.add_command(validate_imports)

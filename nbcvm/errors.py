@@ -173,6 +173,7 @@ class VMError(NBCError):
         self.etype: ErrorType = ERROR_TYPES[type_name]
         self.message = message
         self.traceback: list[TraceEntry] = []
+        self.seen_frames: set[int] = set()  # frames already in the traceback (see interp)
         self.details: dict = details or {}
         super().__init__(f"{type_name}: {message}")
 

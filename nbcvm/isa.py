@@ -167,6 +167,11 @@ _op(0x83, "rethrow", "", 1, 0, "errors", "Pop an error value and raise it again,
     flow=Flow.END)
 _op(0x84, "errfield", "name", 1, 1, "errors",
     "Read a field of an error value: type, category, code, message, traceback, recoverable.")
+_op(0x85, "finally", "label local", 0, 0, "errors",
+    "Open a protected region up to endtry whose cleanup block at the label runs on every unwind: "
+    "the error goes into the local (nil when the block is reached normally).")
+_op(0x86, "endfinally", "local", 0, 0, "errors",
+    "End a cleanup block: if the local holds an error, raise it again (keeping its traceback).")
 
 # --- concurrency: VM threads, channels, locks, atomics (0x90-0x9F) -------------
 _op(0x90, "spawn", "func int", "n", 1, "concurrency",
@@ -188,6 +193,8 @@ _op(0x99, "atomic_add", "global", 1, 1, "concurrency",
 _op(0x9A, "cas", "global", 2, 1, "concurrency",
     "Pop expected, new; if the global equals expected, set it to new, atomically; push true/false.")
 _op(0x9B, "threadid", "", 0, 1, "concurrency", "Push the current VM thread's id (0 for the main thread).")
+_op(0x9C, "supervise", "func int", "n", 1, "concurrency",
+    "Like spawn, but a thread that fails is restarted (up to the runtime's restart budget); push its handle.")
 
 # --- resources: regions and explicit handles (0xA0-0xAF) ---------------------
 _op(0xA0, "region", "", 0, 0, "resources",
@@ -205,7 +212,7 @@ FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(o.family for o in OPS))
 # Opcode ranges kept free for the services that extend the ISA (documented so
 # that binary files made today stay valid when those rows land).
 RESERVED = {
-    "concurrency (more primitives)": (0x9C, 0x9F),
+    "concurrency (more primitives)": (0x9D, 0x9F),
     "resources (more primitives)": (0xA4, 0xAF),
 }
 

@@ -769,6 +769,7 @@ class Stats:
     outcomes: Counter = field(default_factory=Counter)
     failures: int = 0
     slowest: float = 0.0
+    rss_growth: float = 0.0  # MiB of RSS growth seen while this target's inputs ran
 
 
 class Watchdog(threading.Thread):
@@ -788,14 +789,18 @@ class Watchdog(threading.Thread):
                 os._exit(1)
 
 
+_PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 0.0
+
+
 def rss_mib() -> float:
+    """Resident set size in MiB (cheap on Linux: one read of /proc/self/statm)."""
     try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * _PAGE_MIB
+    except OSError:
         import psutil
 
         return psutil.Process().memory_info().rss / 2**20
-    except ImportError:  # Linux fallback
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def reproducer(target: str, inp: Any, seed: int, index: int) -> str:
@@ -889,6 +894,7 @@ def main(argv: list[str] | None = None) -> int:
         target = targets[i % len(targets)]
         inp, rng = make_input(target, a.seed, i, corpus, pool)
         st = stats[target]
+        rss_before = rss_mib()
         t0 = time.perf_counter()
         dog.current = (t0, budget(target), lambda: reproducer(target, inp, a.seed, i))
         problem = None
@@ -908,6 +914,7 @@ def main(argv: list[str] | None = None) -> int:
             problem, cls = f"slow: {dt:.2f} s, budget {budget(target):.1f} s + {SLACK:.0f} s", "FAILURE"
         st.inputs += 1
         st.seconds += dt
+        st.rss_growth += max(0.0, rss_mib() - rss_before)
         st.slowest = max(st.slowest, dt)
         st.outcomes[cls] += 1
         if problem is not None:
@@ -945,18 +952,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def summary(stats: dict[str, Stats], wall: float, rss0: float | None) -> str:
-    rows = [("target", "inputs", "inputs/s", "slowest", "failures", "outcomes")]
+    rows = [("target", "inputs", "inputs/s", "slowest", "RSS+MiB", "failures", "outcomes")]
     for t, s in stats.items():
         rate = s.inputs / s.seconds if s.seconds else 0.0
         outs = ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items(), key=lambda kv: (-kv[1], kv[0])))
-        rows.append((t, str(s.inputs), f"{rate:.0f}", f"{s.slowest:.3f}s", str(s.failures), outs))
-    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+        rows.append((t, str(s.inputs), f"{rate:.0f}", f"{s.slowest:.3f}s", f"{s.rss_growth:.0f}",
+                     str(s.failures), outs))
+    nc = len(rows[0]) - 1
+    widths = [max(len(r[c]) for r in rows) for c in range(nc)]
     out = []
     for n, r in enumerate(rows):
-        out.append("  ".join(r[c].ljust(widths[c]) if c == 0 else r[c].rjust(widths[c]) for c in range(5))
-                   + "  " + r[5])
+        out.append("  ".join(r[c].ljust(widths[c]) if c == 0 else r[c].rjust(widths[c]) for c in range(nc))
+                   + "  " + r[nc])
         if n == 0:
-            out.append("-" * (sum(widths) + 2 * 5 + 8))
+            out.append("-" * (sum(widths) + 2 * nc + 8))
     total = sum(s.inputs for s in stats.values())
     rss = f"; RSS {rss_mib():.0f} MiB" + (f" (+{rss_mib() - rss0:.0f})" if rss0 else "")
     out.append(f"total {total} inputs in {wall:.1f} s ({total / wall if wall else 0:.0f}/s){rss}")

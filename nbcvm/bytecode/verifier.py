@@ -44,6 +44,11 @@ class Region:
     handler: int
     selector: str
     depth: int  # stack depth at the try (the handler sees depth + 1)
+    store: int = -1  # finally: the local that receives the error (the stack is left as at entry)
+
+    @property
+    def entry_depth(self) -> int:
+        return self.depth if self.store >= 0 else self.depth + 1
 
 
 @dataclass(frozen=True)
@@ -231,11 +236,11 @@ def _check_function(m: Module, f: CodeObject, errs: _Errors) -> FuncInfo:
         elif op.name == "ret" and rdepth:
             errs.add(f, pc, f"returns with {rdepth} open region(s) (add endregion)")
             continue
-        elif op.name == "try":
+        elif op.name in ("try", "finally"):
             for reg in regions:  # the handler sees the regions open at the try
                 if reg.start == pc + 1 and reg.handler not in seeded:
                     seeded.add(reg.handler)
-                    reach(reg.handler, reg.depth + 1, rdepth, pc)
+                    reach(reg.handler, reg.entry_depth, rdepth, pc)
         if op.flow in (Flow.NEXT, Flow.CALL, Flow.BRANCH):
             reach(pc + 1, after, rafter, pc)
         if op.flow in (Flow.JUMP, Flow.BRANCH):
@@ -252,7 +257,7 @@ def _regions(m: Module, f: CodeObject, errs: _Errors) -> list[Region]:
     pairs: list[tuple[int, int]] = []
     for pc, (opc, _) in enumerate(f.code):
         name = BY_CODE[opc].name
-        if name == "try":
+        if name in ("try", "finally"):
             open_.append(pc)
         elif name == "endtry":
             if not open_:
@@ -276,7 +281,11 @@ def _regions(m: Module, f: CodeObject, errs: _Errors) -> list[Region]:
         if start < handler <= end:
             errs.add(f, start, "a try's handler must not be inside its own region")
             continue
-        regions.append(Region(start + 1, end, handler, m.names[f.code[start][1][1]], d))
+        opc, args = f.code[start]
+        if BY_CODE[opc].name == "finally":
+            regions.append(Region(start + 1, end, handler, "*", d, store=args[1]))
+        else:
+            regions.append(Region(start + 1, end, handler, m.names[args[1]], d))
     # innermost first: a region nested in another starts later and ends earlier
     regions.sort(key=lambda r: (r.end - r.start))
     return regions
@@ -295,9 +304,9 @@ def _straight_depths(f: CodeObject) -> list[int | None]:
         opc, args = f.code[pc]
         op = BY_CODE[opc]
         after = d - op.pop_count(args) + op.pushes
-        if op.name == "try" and args[0] not in seen_handlers:
+        if op.name in ("try", "finally") and args[0] not in seen_handlers:
             seen_handlers.add(args[0])
-            work.append((args[0], d + 1))
+            work.append((args[0], d + (1 if op.name == "try" else 0)))
         if op.flow in (Flow.NEXT, Flow.CALL, Flow.BRANCH):
             work.append((pc + 1, after))
         if op.flow in (Flow.JUMP, Flow.BRANCH):

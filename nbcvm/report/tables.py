@@ -51,6 +51,17 @@ def verify_results(console: Console, results: list) -> None:
     console.print(t)
 
 
+def fault_table(console: Console, rows: list, title: str = "fault injection and recovery") -> None:
+    t = Table(title=title, header_style="bold")
+    for c in ("point", "probability", "injected", "recovered", "propagated", "recovery rate"):
+        t.add_column(c, justify="left" if c == "point" else "right")
+    for r in rows:
+        rate = "-" if r["recovery_rate"] is None else f"{r['recovery_rate']:.1%}"
+        t.add_row(r["point"], f"{r['probability']:g}", str(r["injected"]), str(r["recovered"]),
+                  _red(r["propagated"]), rate)
+    console.print(t)
+
+
 def stress_report(console: Console, report: Any) -> None:
     t = Table(title=f"stress: {report.threads} threads, switch interval {report.switch_interval:g}s "
               "(latency per call in µs)", header_style="bold", pad_edge=False, padding=(0, 1))
@@ -65,6 +76,8 @@ def stress_report(console: Console, report: Any) -> None:
                   "[red]HUNG[/]" if w.hung else ("[green]ok[/]" if w.ok else "[red]FAIL[/]"))
     console.print(t)
     for w in report.workloads:
+        if w.faults:
+            fault_table(console, list(w.faults), title=f"{w.name}: fault injection and recovery")
         for m in w.messages:
             console.print(f"  [bold]{w.name}[/]: {m}")
         for name, stack in w.stacks.items():

@@ -28,6 +28,9 @@ from typing import Any
 from nbcvm.errors import InputError, VMError
 
 LOAD_WAIT_TIMEOUT = 5.0
+# native modules that touch the host and so can fail transiently: always guarded by
+# the recovery handler (pure modules are guarded only while faults are injected)
+HOST_NATIVES = frozenset({"time", "fs", "env"})
 
 
 class State(str, Enum):
@@ -179,6 +182,10 @@ class ImportManager:
 
                 inst = instantiate(rec.name, self.rt, self._native_factory(rec.name))
                 rec.kind = "native"
+                handler = getattr(self.rt, "errors", None)
+                if handler is not None and (handler.faults or rec.name in HOST_NATIVES):
+                    for nf in inst.functions.values():  # retry / circuit breaker / injection
+                        nf.fn = handler.guard_native(nf.qualname, nf.fn)
             else:
                 path = self.find(rec.name)
                 if path is None:

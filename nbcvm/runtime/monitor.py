@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterable
 LEVELS = ("function", "opcode")
 EXACT_CAP = 200_000  # samples a histogram keeps exactly before folding into the sketch
 NODE_SAMPLE_FLUSH = 65_536  # per-node call durations buffered before going into the node's histogram
+FLUSH_INTERVAL = 1.0  # seconds between walks of a thread's call tree to flush sample buffers
 DEFAULT_MAX_EVENTS = 500_000  # completed calls kept for timeline exports (chrome, speedscope)
 
 
@@ -303,6 +304,7 @@ class ThreadState:
         self.events: list | None = [] if record_events else None  # (node, start ns, end ns)
         self.max_events = max_events
         self.events_truncated = False
+        self.kept: list = []
         self.started = time.perf_counter_ns()
         self.last_flush = 0.0
 
@@ -355,6 +357,7 @@ class PerformanceMonitor:
         self._last_sample = 0.0
         self.runtime: Any = None
         self.started = time.perf_counter()
+        self.started_ns = time.perf_counter_ns()
         self._proc: Any = None
 
     # -- metric registry ----------------------------------------------------------
@@ -387,7 +390,7 @@ class PerformanceMonitor:
         now = time.perf_counter()
         ts = self.threads.get(threading.get_ident())
         if ts is not None:
-            if now - ts.last_flush >= self.sample_interval:  # bounded buffers, bounded walk cost
+            if now - ts.last_flush >= FLUSH_INTERVAL:  # bounded buffers, bounded walk cost
                 ts.last_flush = now
                 for node in ts.root.walk():
                     if len(node.samples) > NODE_SAMPLE_FLUSH:
@@ -395,7 +398,7 @@ class PerformanceMonitor:
             ev = ts.events
             if ev is not None and len(ev) > ts.max_events:
                 del ev[ts.max_events:]
-                ts.events = None
+                ts.kept, ts.events = ev, None  # the loop stops recording
                 ts.events_truncated = True
         if now - self._last_sample >= self.sample_interval:
             self._last_sample = now

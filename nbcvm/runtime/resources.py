@@ -215,6 +215,16 @@ class ResourceManager:
     # -- pressure ----------------------------------------------------------------
     def charge(self, nbytes: int, regs: list | None = None) -> None:
         """Account an allocation: VM memory limit, then process memory pressure."""
+        handler = self.rt.errors
+        if handler.faults:  # injected allocation faults are transient: clean up and retry
+            def attempt() -> None:
+                self._charge(nbytes, regs)
+
+            handler.retry("alloc", f"alloc of {nbytes} bytes", attempt, handler.transient)
+            return
+        self._charge(nbytes, regs)
+
+    def _charge(self, nbytes: int, regs: list | None) -> None:
         self.rt.meter.charge_memory(nbytes, regs)
         self._since_check += nbytes
         lim = self.rt.limits

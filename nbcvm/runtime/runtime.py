@@ -28,6 +28,7 @@ from nbcvm.vm.values import to_str
 
 if TYPE_CHECKING:
     from nbcvm.runtime.capabilities import Grants
+    from nbcvm.runtime.recovery import RecoveryPolicy
 
 INIT = "init"  # a module's initialiser, run once when the module loads
 
@@ -109,11 +110,13 @@ class RunOutcome:
     result: Any
     error: VMError | None
     stats: RunStats
+    recovery: dict | None = None  # fault-injection table and recovery events, when any
 
     def to_dict(self) -> dict:
         return {"exit_code": self.exit_code,
                 "result": None if self.result is None else to_str(self.result),
-                "error": self.error.to_dict() if self.error else None, "stats": self.stats.to_dict()}
+                "error": self.error.to_dict() if self.error else None, "stats": self.stats.to_dict(),
+                "recovery": self.recovery}
 
 
 def peak_rss_bytes() -> int:
@@ -123,8 +126,10 @@ def peak_rss_bytes() -> int:
 class Runtime:
     def __init__(self, limits: Limits | None = None, *, stdout: IO[str] | None = None,
                  seed: int = 0, search_path: list[Path] | None = None, argv: tuple[str, ...] = (),
-                 grants: "Grants | None" = None):
+                 grants: "Grants | None" = None, faults: dict[str, float] | None = None,
+                 recovery: "RecoveryPolicy | None" = None):
         from nbcvm.runtime.capabilities import Grants, capability_natives
+        from nbcvm.runtime.recovery import RuntimeErrorHandler
         from nbcvm.vm.natives import REGISTRY
 
         self.limits = limits or Limits()
@@ -137,6 +142,7 @@ class Runtime:
 
         from nbcvm.runtime.resources import ResourceManager
 
+        self.errors = RuntimeErrorHandler(self, recovery, faults, seed)
         self.threads = ThreadManager(self)
         self.resources = ResourceManager(self)
         self.atomic_lock = threading.Lock()
@@ -221,7 +227,8 @@ class Runtime:
         self.resources.end_runtime()
         seconds = time.perf_counter() - t0
         self.output.flush()
-        return RunOutcome(code, result, error, self.stats(seconds))
+        rec = self.errors.summary() if (self.errors.faults or self.errors.events) else None
+        return RunOutcome(code, result, error, self.stats(seconds), rec)
 
     def _grace(self) -> float:
         """How long to wait for VM threads still running when main ends."""

@@ -114,7 +114,7 @@ class ThreadManager:
         return tid
 
     # -- threads -----------------------------------------------------------------
-    def spawn(self, fn: Any, args: list, execute: Callable) -> VMThread:
+    def spawn(self, fn: Any, args: list, execute: Callable, supervised: bool = False) -> VMThread:
         cap = self.rt.limits.max_threads
         with self._lock:
             if self.live >= cap:
@@ -129,9 +129,11 @@ class ThreadManager:
                 t.ident = threading.get_ident()
                 self.by_ident[t.ident] = t.id
             try:
-                t.result = execute(self.rt, fn, args)
+                t.result = self._run(t, fn, args, execute, supervised)
             except VMError as e:  # contained: re-raised at join, never kills the runtime
                 t.error = e
+                self.rt.errors.record("thread", f"thread {t.id} ({t.name})", e, "isolate", 1, "propagated",
+                                      bool(e.details.get("injected")))
             except BaseException as e:  # noqa: BLE001 - halt or a host fault inside a thread
                 from nbcvm.errors import ExitProgram, from_host
 
@@ -148,6 +150,31 @@ class ThreadManager:
         t.host = threading.Thread(target=body, name=f"nbc-{t.id}", daemon=True)
         t.host.start()
         return t
+
+    def _run(self, t: VMThread, fn: Any, args: list, execute: Callable, supervised: bool) -> Any:
+        """Run the thread body; a supervised thread is restarted after a failure, within budget."""
+        h = self.rt.errors
+        budget = h.policy.restart_budget if supervised else 0
+        attempt = 0
+        injected_any = False
+        while True:
+            attempt += 1
+            try:
+                if h.faults and h.faults.hit("thread"):
+                    raise h.faults.fault("thread", f"start of thread {t.id}")
+                v = execute(self.rt, fn, list(args))
+            except VMError as e:
+                injected_any = injected_any or bool(e.details.get("injected"))
+                if not e.catchable or attempt > budget:
+                    if injected_any:
+                        e.details.setdefault("injected", True)
+                    raise
+                self.rt.resources.end_thread(t.id)  # a fresh start: release the failed run's scope
+                continue
+            if attempt > 1:
+                h.record("thread", f"thread {t.id} ({t.name})", None, "isolate+restart", attempt, "recovered",
+                         injected_any)
+            return v
 
     def join(self, t: Any) -> Any:
         if not isinstance(t, VMThread):
@@ -271,7 +298,25 @@ class ThreadManager:
     def new_channel(self, cap: int) -> Channel:
         return Channel(next(self._cids), cap)
 
+    def _guarded(self, what: str, attempt: Callable[[], Any]) -> Any:
+        """Channel operations under fault injection (or --retry-timeouts) go through retry."""
+        h = self.rt.errors
+        if not h.faults and not h.policy.retry_timeouts:
+            return attempt()
+        retry_own = h.policy.retry_timeouts
+
+        def transient(e: BaseException) -> bool:
+            return h.transient(e) or (retry_own and isinstance(e, VMError) and e.type_name == "TimeoutError")
+
+        return h.retry("channel", what, attempt, transient)
+
     def send(self, ch: Any, v: Any, timeout: Any) -> None:
+        return self._guarded(f"send on channel {getattr(ch, 'id', '?')}", lambda: self._send(ch, v, timeout))
+
+    def recv(self, ch: Any, timeout: Any) -> tuple[Any, bool]:
+        return self._guarded(f"recv on channel {getattr(ch, 'id', '?')}", lambda: self._recv(ch, timeout))
+
+    def _send(self, ch: Any, v: Any, timeout: Any) -> None:
         if not isinstance(ch, Channel):
             raise VMError("TypeError", "send needs a channel")
         limit = _timeout(timeout)
@@ -290,7 +335,7 @@ class ThreadManager:
                 ch.cond.wait(min(POLL, left))
                 self.rt.meter.check_deadline()
 
-    def recv(self, ch: Any, timeout: Any) -> tuple[Any, bool]:
+    def _recv(self, ch: Any, timeout: Any) -> tuple[Any, bool]:
         if not isinstance(ch, Channel):
             raise VMError("TypeError", "recv needs a channel")
         limit = _timeout(timeout)

@@ -165,19 +165,31 @@ def _root_of(file: str, name: str) -> str | None:
     return str(p.parents[len(parts) - 1])
 
 
-def _col_of(lines: list[str] | None, line: int | None, pattern: str) -> int | None:
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$.")
+
+
+def _col_of(lines: list[str] | None, line: int | None, word: str, after: str = "") -> int | None:
+    """1-based column of ``word`` (a whole name) on a source line, searching after ``after``."""
     if lines is None or not line or line > len(lines):
         return None
-    m = re.search(pattern, lines[line - 1])
-    return m.start(1) + 1 if m else None
+    text = lines[line - 1].split(";", 1)[0]
+    i = text.find(after) + len(after) if after else 0
+    if after and i < len(after):
+        return None
+    while (i := text.find(word, i)) >= 0:
+        end = i + len(word)
+        if (i == 0 or text[i - 1] not in _NAME_CHARS) and (end == len(text) or text[end] not in _NAME_CHARS):
+            return i + 1
+        i = end
+    return None
 
 
 def _import_col(unit: _Unit, line: int | None, name: str) -> int | None:
-    return _col_of(unit.lines, line, r"\.import\s+(" + re.escape(name) + r")(?![\w$.])")
+    return _col_of(unit.lines, line, name, ".import")
 
 
 def _call_col(unit: _Unit, line: int | None, qualified: str) -> int | None:
-    return _col_of(unit.lines, line, r"(?<![\w$.])(" + re.escape(qualified) + r")(?![\w$])")
+    return _col_of(unit.lines, line, qualified)
 
 
 # --------------------------------------------------------------------------- resolution

@@ -22,6 +22,7 @@ class RunConfig:
     search_path: tuple[str, ...] = ()
     entry: str = "main"
     allow: tuple[str, ...] = ()  # capability grants, e.g. ("fs:data", "env")
+    inject_faults: str = ""  # e.g. "native:0.05,alloc:0.01" (seeded by seed)
 
 
 def parse_arg(text: str) -> Any:
@@ -37,10 +38,11 @@ def parse_arg(text: str) -> Any:
 
 def make_runtime(cfg: RunConfig, stdout: IO[str] | None = None) -> Runtime:
     from nbcvm.runtime.capabilities import parse_grants
+    from nbcvm.runtime.recovery import parse_fault_spec
 
     return Runtime(cfg.limits, stdout=stdout, seed=cfg.seed,
                    search_path=search_path_from(cfg.program, cfg.search_path), argv=cfg.args,
-                   grants=parse_grants(cfg.allow))
+                   grants=parse_grants(cfg.allow), faults=parse_fault_spec(cfg.inject_faults))
 
 
 def run_program(cfg: RunConfig, stdout: IO[str] | None = None) -> RunOutcome:

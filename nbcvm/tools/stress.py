@@ -49,6 +49,7 @@ class StressConfig:
     limits: Limits = field(default_factory=Limits)
     search_path: tuple[str, ...] = ()
     workloads: tuple[str, ...] = ()  # subset of the built-in suite (empty = all)
+    faults: tuple[tuple[str, float], ...] = ()  # fault injection: (point, probability)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class WorkloadResult:
     messages: tuple[str, ...] = ()
     hung: bool = False
     stacks: dict = field(default_factory=dict)
+    faults: tuple[dict, ...] = ()  # per fault point: injected, recovered, propagated
 
     @property
     def ops_per_s(self) -> float:
@@ -84,7 +86,7 @@ class WorkloadResult:
                 "p99_us": round(self.p99_us, 2), "lock_wait_s": round(self.lock_wait_s, 6),
                 "contention": round(self.contention, 4), "violations": self.violations,
                 "deadlocks": self.deadlocks, "errors": self.errors, "messages": list(self.messages),
-                "hung": self.hung, "stacks": self.stacks, "ok": self.ok}
+                "hung": self.hung, "stacks": self.stacks, "faults": list(self.faults), "ok": self.ok}
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def run_workload(w: Workload, cfg: StressConfig, progress: Callable[[str, int, i
     if path is not None:
         search.insert(0, Path(path).resolve().parent)
     out = io.StringIO()
-    rt = Runtime(cfg.limits, stdout=out, seed=cfg.seed, search_path=search)
+    rt = Runtime(cfg.limits, stdout=out, seed=cfg.seed, search_path=search, faults=dict(cfg.faults))
     try:
         module = assemble(w.source, path or f"<stress:{w.name}>", module_name=None if path else "stress")
         inst = rt.instantiate(module, path)
@@ -207,7 +209,8 @@ def run_workload(w: Workload, cfg: StressConfig, progress: Callable[[str, int, i
             w.name, n, calls, calls * w.ops_per_call, seconds,
             percentile(flat, 50) * 1e6, percentile(flat, 99) * 1e6, stats["wait_seconds"],
             stats["contended"] / stats["acquires"] if stats["acquires"] else 0.0,
-            violations, deadlocks[0], err_count[0], tuple(msgs + errors), hung, stacks)
+            violations, deadlocks[0], err_count[0], tuple(msgs + errors), hung, stacks,
+            tuple(rt.errors.fault_table()))
     finally:
         if tmp is not None:
             tmp.cleanup()

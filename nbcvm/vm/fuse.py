@@ -33,7 +33,7 @@ def leaders(fn: Fn) -> set[int]:
         for a, k in zip(args, op.operands):
             if k is OperandKind.LABEL:
                 out.add(a)
-        if op.name in ("try", "endtry"):
+        if op.name in ("try", "endtry", "finally", "endfinally"):
             out.update((pc, pc + 1))
         if op.flow is not Flow.NEXT:
             out.add(pc + 1)

@@ -15,13 +15,14 @@ from nbcvm.vm.ops_arith import INT_MAX, INT_MIN, overflow
 from nbcvm.vm.ops_resource import _site
 
 
-@handler("spawn")
+@handler("spawn", "supervise")
 def _spawn(c: InsCtx):
     fname, nargs, nxt = c.name, c.args[1], c.nxt
     base = c.sp - nargs
     inst = c.inst
     rt = inst.runtime
     site = _site(c)
+    supervised = c.op.name == "supervise"
 
     def h(r: list) -> int:
         from nbcvm.vm.interp import execute
@@ -31,7 +32,7 @@ def _spawn(c: InsCtx):
             raise VMError("TypeError", f"spawn needs an NBC function, {fname} is native")
         if callee.nparams != nargs:
             raise VMError("TypeError", f"{fname} takes {callee.nparams} argument(s), spawned with {nargs}")
-        t = rt.threads.spawn(callee, r[base:base + nargs], execute)
+        t = rt.threads.spawn(callee, r[base:base + nargs], execute, supervised)
         rt.resources.register("thread", t, 0, site, weak=True)
         r[base] = t
         return nxt

@@ -18,6 +18,31 @@ def _region_marker(c: InsCtx):
     return lambda r: nxt
 
 
+@handler("finally")
+def _finally(c: InsCtx):
+    x, nxt = c.args[1], c.nxt
+
+    def h(r: list) -> int:
+        r[x] = None  # no error yet: the cleanup block will be reached normally
+        return nxt
+
+    return h
+
+
+@handler("endfinally")
+def _endfinally(c: InsCtx):
+    x, nxt = c.args[0], c.nxt
+
+    def h(r: list) -> int:
+        v = r[x]
+        if isinstance(v, VMError):
+            r[x] = None
+            raise v
+        return nxt
+
+    return h
+
+
 @handler("throw")
 def _throw(c: InsCtx):
     s, tname = c.sp - 1, c.name
