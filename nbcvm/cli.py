@@ -274,3 +274,7 @@ def run_main() -> None:
     sys.exit(main())
 from nbcvm.cli_validate import validate_imports  # noqa: E402
 cli.add_command(validate_imports)
+from nbcvm.cli_profile import profile  # noqa: E402
+cli.add_command(profile)
+from nbcvm.cli_leak import leak_check  # noqa: E402
+cli.add_command(leak_check)

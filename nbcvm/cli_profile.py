@@ -113,10 +113,8 @@ def run(ctx: click.Context, program, args, max_steps, max_depth, timeout, max_me
 
     report = drv.profile_program(cfg, on_alert=on_alert, live=view)
     sys.stdout.flush()
-    if report.error is not None and not as_json:
-        from nbcvm.errors import VMError  # noqa: F401  (the traceback text is in the report's error)
-
-        click.echo(_traceback_text(report.error), err=True)
+    if report.error_obj is not None and not as_json:
+        click.echo(traceback(report.error_obj), err=True)
     code = report.exit_code or (1 if report.alerts else 0)
     cmp = drv.compare(base, report.to_dict(), max_time_regression=max_time_regression / 100,
                       max_throughput_regression=max_throughput_regression / 100,
@@ -142,17 +140,7 @@ def run(ctx: click.Context, program, args, max_steps, max_depth, timeout, max_me
             render_comparison(obj.err_console, cmp, top)
         if export_path:
             click.echo(f"wrote {export_format} profile to {export_path}", err=True)
-    del traceback
     sys.exit(code)
-
-
-def _traceback_text(err: dict) -> str:
-    out = ["Traceback (most recent call last):"]
-    for e in err.get("traceback", []):
-        out.append(f"  {e.get('module')}.{e.get('function')}  {e.get('file')}:{e.get('line')}  "
-                   f"pc {e.get('pc')}: {e.get('op')}")
-    out.append(f"{err.get('type')} (code {err.get('code')}): {err.get('message')}")
-    return "\n".join(out)
 
 
 @profile.command("diff")

@@ -91,7 +91,8 @@ def _render(obj, report, fmt: str, output: str | None) -> None:
 
         text = render_ci(report, fmt)
         if output is None:
-            click.echo(text, nl=not text.endswith("\n"))
+            if text:
+                click.echo(text, nl=not text.endswith("\n"))
             return
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text if text.endswith("\n") or not text else text + "\n")

@@ -345,7 +345,8 @@ class _Checker:
             suggestion = (f"{os.path.basename(f)} declares .module {imp}, but imports look for "
                           f"{imp.replace('.', '/')}.nbc: rename the file or its .module")
         elif hint:
-            suggestion = f"correct the name{hint.replace(' (did you mean', ':').rstrip(')?')}"
+            close = hint.split("'")[1]
+            suggestion = f"change `.import {imp}` to `.import {close}` (and its calls)"
         else:
             suggestion = (f"add the folder holding {imp.replace('.', '/')}.nbc with --path DIR or "
                           "NBCPATH, or correct the name")

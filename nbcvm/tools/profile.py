@@ -411,6 +411,7 @@ class ProfileReport:
     machine: dict
     created: str
     timeline: tuple[tuple[int, str, tuple[Event, ...]], ...] = field(default=(), compare=False, repr=False)
+    error_obj: Any = field(default=None, compare=False, repr=False)  # the VMError, for the NBC traceback
 
     @property
     def alerted(self) -> bool:
@@ -537,7 +538,8 @@ def build_report(cfg: ProfileConfig, mon: PerformanceMonitor, rt: Any, outcome: 
         exit_code=outcome.exit_code, error=error, result=result, summary=summary, functions=tuple(frows),
         opcodes=opcodes, lines=lines, pairs=pairs, threads=threads, metrics=metrics, alerts=alerts,
         rules=cfg.alerts, suggestions=sugg, machine=machine_info(),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), timeline=timeline)
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), timeline=timeline,
+        error_obj=outcome.error)
 
 
 def _opcode_views(pcs: dict) -> tuple[tuple[OpcodeRow, ...], tuple[LineRow, ...], tuple[PairRow, ...]]:
@@ -585,8 +587,9 @@ _SOURCES = frozenset({"load", "push", "gload"})
 def fused_pair(names: list[str], pc: int, lead: set[int]) -> bool:
     """Would vm/fuse.py put the instructions at pc and pc + 1 into one superinstruction?
 
-    Mirrors fuse.py's shapes: S S B, S B, B store|gstore, C jt|jf, load ret
-    (S = load|push|gload, B = a binary operator, C = a comparison).
+    Mirrors fuse.py's shapes: S S B, S B, B store|gstore, C jt|jf, load ret, and a binary
+    operation that continues straight into a call or return (S = load|push|gload,
+    B = a binary operator, C = a comparison).
     """
     from nbcvm.vm.ops_arith import BINOPS, COMPARE
 
@@ -598,6 +601,8 @@ def fused_pair(names: list[str], pc: int, lead: set[int]) -> bool:
     if a in BINOPS and b in ("store", "gstore"):
         return True
     if a in COMPARE and b in ("jt", "jf"):
+        return True
+    if a in BINOPS and b in ("call", "ret"):  # a fused operation jumps straight to the call/return
         return True
     return a == "load" and b == "ret"
 
@@ -783,7 +788,7 @@ def suggest(cfg: ProfileConfig, mon: PerformanceMonitor, rt: Any, funcs: list, p
                 "run it with the JIT (nbcvm run --jit): every value is an int or float, so numba can "
                 "compile it", f"{fn.inst.module.source}:{_line0(fn)}",
                 {"function": fn.qualname, "share_of_time_pct": round(share, 1), "calls": f.calls,
-                 "exclusive_s": f.exclusive_ns / 1e9, "opcodes": used}))
+                 "exclusive_s": round(f.exclusive_ns / 1e9, 6), "opcodes": used}))
     for fn in fns:
         cnt = pcs.get(fn, (None, None))[0]
         names = fn.inst.module.names
@@ -987,11 +992,8 @@ def compare(old: dict, new: dict, *, max_time_regression: float = 0.20,
 
 
 def dumps(report: ProfileReport) -> str:
-    return json.dumps(report.to_dict(), indent=2, sort_keys=True, default=_json_default)
+    return dumps_dict(report.to_dict())
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, float) and (math.isnan(o) or math.isinf(o)):
-        return None
-    return str(o)
-
+def dumps_dict(d: dict) -> str:
+    return json.dumps(d, indent=2, sort_keys=True, default=str)

@@ -246,12 +246,21 @@ def execute(rt: Any, fn: Fn, args: list, mon: PerformanceMonitor) -> Any:
                 epc = pc if pc >= 0 else (m.resume if pc == BUDGET else -2 - pc)
                 err = exc if isinstance(exc, VMError) else _host_error(exc, fn, epc, r)
                 epc = fn.errpc.get(epc, epc)
+                rm = rt.resources
+                seen = err.seen_frames
                 while True:
-                    err.traceback.insert(0, TraceEntry(fn.inst.name, fn.name, fn.inst.module.source,
-                                                       fn.line_of(epc), epc, fn.op_at(epc)))
+                    if id(r) not in seen:  # a re-raise in a frame already listed keeps its first entry
+                        seen.add(id(r))
+                        err.traceback.insert(0, TraceEntry(fn.inst.name, fn.name, fn.inst.module.source,
+                                                           fn.line_of(epc), epc, fn.op_at(epc)))
                     region = _find_region(fn, epc, err)
+                    if rm.regions:  # close the resource regions this unwinding leaves
+                        if region is None:
+                            rm.unwind(id(r))
+                        else:
+                            rm.unwind(id(r), region.start, region.end)
                     if region is not None:
-                        r[fn.nlocals + region.depth] = err
+                        r[region.store if region.store >= 0 else fn.nlocals + region.depth] = err
                         pc = region.handler
                         m.budget -= fn.runcost[pc]
                         if m.budget < 0:
