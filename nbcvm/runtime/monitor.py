@@ -213,6 +213,10 @@ class Histogram:
             return self._sketch_quantile(q / 100.0)
 
     def _sketch_quantile(self, q: float) -> float:
+        if q <= 0:
+            return self.min  # the extremes are tracked exactly
+        if q >= 1:
+            return self.max
         rank = q * (self.count - 1)
         seen = 0
         g = self._gamma

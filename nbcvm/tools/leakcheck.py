@@ -246,8 +246,10 @@ def judge(values: list[int] | tuple[int, ...], threshold: float = DEFAULT_THRESH
             return Verdict("leak", slope, fitted, rel, growth, False, t,
                            f"trend {rel:+.2%} over the soak (> {threshold:.2%}), t = {t:.1f}")
         why = "growth stopped: one step, not a trend"
+    elif growth <= 0 and fitted <= 0:
+        why = "no growth"
     elif fitted < min_growth and growth < min_growth:
-        why = f"growth below the minimum of {min_growth}"
+        why = f"growth under the minimum ({min_growth:,})"
     elif rel <= threshold:
         why = f"trend {rel:+.2%} within {threshold:.2%}"
     else:
@@ -356,6 +358,7 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
                          f"({' '.join(fn.code.params) or 'none'}), got {len(args)}")
 
     proc = _Process()
+    proc.sample()  # psutil caches what it needs on first use: not a growth of the program
     series = _Series(cfg.runs)
     for c in _COLUMNS:
         series.col(c)
@@ -384,25 +387,24 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
                     progress("warm-up", k + 1, total)
                 continue
             gc.collect()
+            snap = rt.resources.snapshot()
             if post == 0:  # baselines of the site diffs: made before the first sample, so they are in it
+                first_snap, first_globals = snap, _global_bytes(rt)
                 if tracemalloc.is_tracing():
                     py_first = tracemalloc.take_snapshot()
-                first_globals = _global_bytes(rt)
-            snap = rt.resources.snapshot()
-            if post == 0:
-                first_snap = snap
             _store(series, post, snap, rt, proc)
             done = post + 1
             rss = series.cols["rss"][post]
             peak_rss = max(peak_rss, rss)
+            snap = None
             if progress:
                 progress("soak", k + 1, total)
             if cfg.max_rss is not None and rss > cfg.max_rss:
                 over_at = k + 1
                 break
+        py_last = tracemalloc.take_snapshot() if tracemalloc.is_tracing() and py_first is not None else None
         last_snap = rt.resources.snapshot()
         last_globals = _global_bytes(rt)
-        py_last = tracemalloc.take_snapshot() if tracemalloc.is_tracing() and py_first is not None else None
     finally:
         if own_tracing:
             tracemalloc.stop()
@@ -414,7 +416,7 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
     metrics = _metrics(series, done, cfg) if done else ()
     sites = _site_growth(first_snap, last_snap, cfg.top) if first_snap is not None else ()
     globs = _global_growth(first_globals, last_globals) if first_snap is not None else ()
-    pysites = _py_growth(py_first, py_last, cfg.top) if py_last is not None else ()
+    pysites = _py_growth(py_first, py_last, cfg.top, max(2, done - 1)) if py_last is not None else ()
     return LeakReport(cfg.program, cfg.entry, cfg.args, done, cfg.warmup, cfg.threshold, seconds, metrics,
                       sites, globs, pysites, cfg.max_rss, peak_rss, over_at)
 
@@ -517,16 +519,16 @@ def _source_line(path: str, line: int) -> str:
     return ""
 
 
-def _py_growth(first: Any, last: Any, top: int) -> tuple[PySite, ...]:
-    ignore = (tracemalloc.__file__, __file__, "<frozen importlib._bootstrap>",
-              "<frozen importlib._bootstrap_external>", "<unknown>")
-    filters = [tracemalloc.Filter(False, f) for f in ignore]
-    stats = last.filter_traces(filters).compare_to(first.filter_traces(filters), "lineno")
+def _py_growth(first: Any, last: Any, top: int, min_blocks: int) -> tuple[PySite, ...]:
+    # filtering the stats, not the traces: Snapshot.filter_traces is slow (fnmatch per trace)
+    ignore = {tracemalloc.__file__, __file__, "<frozen importlib._bootstrap>",
+              "<frozen importlib._bootstrap_external>", "<unknown>"}
     out = []
-    for st in stats:
-        if st.size_diff <= 0:
-            continue
+    for st in last.compare_to(first, "lineno"):
         fr = st.traceback[0]
+        # a site counts when it grew by 1 KiB, or by a block in (nearly) every run
+        if fr.filename in ignore or st.size_diff <= 0 or (st.size_diff < KiB and st.count_diff < min_blocks):
+            continue
         out.append(PySite(_short(fr.filename), fr.lineno, st.size_diff, st.count_diff))
         if len(out) >= top:
             break

@@ -73,10 +73,10 @@ def _math(rt: Any) -> dict[str, tuple[int, Callable]]:
         return _checked(abs(_num(x, "abs")), "abs")
 
     def floor(x: Any) -> int:
-        return _to_int(math.floor(_num(x, "floor")), "floor")
+        return _to_int(math.floor(_finite(_num(x, "floor"), "floor")), "floor")
 
     def ceil(x: Any) -> int:
-        return _to_int(math.ceil(_num(x, "ceil")), "ceil")
+        return _to_int(math.ceil(_finite(_num(x, "ceil"), "ceil")), "ceil")
 
     return {
         "sqrt": unary("sqrt", math.sqrt), "sin": unary("sin", math.sin), "cos": unary("cos", math.cos),
@@ -89,6 +89,12 @@ def _math(rt: Any) -> dict[str, tuple[int, Callable]]:
         "pi": (0, lambda: math.pi), "inf": (0, lambda: math.inf),
         "isnan": (1, lambda x: math.isnan(_num(x, "isnan"))),
     }
+
+
+def _finite(v: Any, fn: str) -> Any:
+    if type(v) is float and (math.isinf(v) or math.isnan(v)):
+        raise VMError("ValueError", f"{fn} of {v}")
+    return v
 
 
 def _to_int(v: float, fn: str) -> int:

@@ -83,8 +83,8 @@ def install(rt: Any, mon: PerformanceMonitor) -> None:
     if orig is not None and not hasattr(orig, "_nbc_profiled"):
         # the spawn handler passes interp.execute itself; route VM threads through the
         # runtime's executor instead (an instance attribute on this runtime only)
-        def spawn(fn: Any, args: list, execute: Any = None) -> Any:
-            return orig(fn, args, rt.executor)
+        def spawn(fn: Any, args: list, execute: Any = None, *rest: Any, **kw: Any) -> Any:
+            return orig(fn, args, rt.executor, *rest, **kw)
 
         spawn._nbc_profiled = orig  # type: ignore[attr-defined]
         threads.spawn = spawn
