@@ -34,6 +34,7 @@ class BadInput(click.ClickException):
               help="Extra NBC module search folder, like `nbcvm run --path` (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["table", *FORMATS]), default="table", show_default=True,
               help="table for people; json, junit, github or sarif for CI.")
+@click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE, not stdout.")
 @click.option("--baseline", type=click.Path(dir_okay=False),
               help="Ignore the findings listed in this baseline file; stale entries are shown.")
@@ -44,8 +45,8 @@ class BadInput(click.ClickException):
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Python modules imported at once [default: CPU count].")
 @click.pass_context
-def validate_imports(ctx: click.Context, paths, python, search_path, fmt, output, baseline, write_baseline,
-                     timeout, jobs):
+def validate_imports(ctx: click.Context, paths, python, search_path, fmt, as_json, output, baseline,
+                     write_baseline, timeout, jobs):
     """Check the imports of NBC modules under PATHS and of --python packages.
 
     NBC: every .nbc/.nbcb file is assembled and verified, its imports resolved
@@ -56,6 +57,8 @@ def validate_imports(ctx: click.Context, paths, python, search_path, fmt, output
     """
     if not paths and not python:
         raise click.UsageError("nothing to check: give NBC PATHS and/or --python PKG", ctx)
+    if as_json:
+        fmt = "json"
     from nbcvm.tools.nbcimports import ValidateConfig
     from nbcvm.tools.nbcimports import validate_imports as run_checks
 

@@ -95,6 +95,12 @@ def test_machine_formats_to_stdout_or_file(capfd, tmp_path, fmt):
     assert "lib.nope" in written
 
 
+def test_json_shorthand(capfd):
+    code, out, err = run(capfd, str(NBC / "unused"), "--json")
+    d = json.loads(out)
+    assert code == 0 and err == "" and d["summary"]["warnings"] == 1 and d["ok"] is True
+
+
 def test_table_to_file_has_no_control_sequences(capfd, tmp_path):
     target = tmp_path / "report.txt"
     code, out, _ = run(capfd, str(NBC / "initraise"), "-o", str(target))

@@ -49,7 +49,8 @@ def summary_text(report: ImportReport) -> Text:
     if report.baseline_suppressed:
         parts.append(f"{report.baseline_suppressed} suppressed by the baseline")
     if report.stale_baseline:
-        parts.append(f"{len(report.stale_baseline)} stale baseline entr{'y' if len(report.stale_baseline) == 1 else 'ies'}")
+        n = len(report.stale_baseline)
+        parts.append(f"{n} stale baseline entr{'y' if n == 1 else 'ies'}")
     text = Text(f"validate-imports ({report.tool}): ")
     text.append_text(verdict)
     text.append(" -- " + ", ".join(parts) + f" in {_ms(report.seconds)}")

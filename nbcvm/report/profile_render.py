@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -22,12 +22,12 @@ def _t(s: float | None) -> str:
     if s is None:
         return "-"
     if s >= 1:
-        return f"{s:.3f} s"
+        return f"{s:.3f}s"
     if s >= 1e-3:
-        return f"{s * 1e3:.2f} ms"
+        return f"{s * 1e3:.3g}ms"
     if s >= 1e-6:
-        return f"{s * 1e6:.1f} µs"
-    return f"{s * 1e9:.0f} ns"
+        return f"{s * 1e6:.3g}µs"
+    return f"{s * 1e9:.0f}ns"
 
 
 def _sorted_functions(rows: tuple, sort: str) -> list:
@@ -57,16 +57,17 @@ def summary_table(report: Any) -> Table:
     return t
 
 
-def functions_table(report: Any, top: int, sort: str) -> Table:
+def functions_table(report: Any, top: int, sort: str, width: int = 120) -> Table:
+    """Calls, inclusive/exclusive/per-call time; per-call percentiles as the width allows."""
     total = sum(r.exclusive_s for r in report.functions) or 1.0
-    t = Table(title=f"hot functions (top {top}, by {sort})", header_style="bold")
-    for col in ("function", "calls", "inclusive", "exclusive", "%", "per call", "p50", "p95", "p99", "where"):
-        t.add_column(col, justify="left" if col in ("function", "where") else "right",
-                     overflow="fold" if col == "where" else "ellipsis")
+    pcts = ("p50", "p95", "p99") if width >= 100 else ("p95",) if width >= 88 else ()
+    t = Table(title=f"hot functions (top {top}, by {sort})", header_style="bold", box=box.SIMPLE_HEAD)
+    for col in ("function", "calls", "inclusive", "exclusive", "%", "per call", *pcts):
+        t.add_column(col, justify="left" if col == "function" else "right", no_wrap=col != "function",
+                     overflow="fold" if col == "function" else "ellipsis", min_width=12 if col == "function" else None)
     for r in _sorted_functions(report.functions, sort)[:top]:
         t.add_row(r.qualname, f"{r.calls:,}", _t(r.inclusive_s), _t(r.exclusive_s),
-                  f"{100 * r.exclusive_s / total:.1f}", _t(r.per_call_s), _t(r.p50_s), _t(r.p95_s), _t(r.p99_s),
-                  f"{Path(r.file).name}:{r.line}")
+                  f"{100 * r.exclusive_s / total:.1f}", _t(r.per_call_s), *(_t(getattr(r, f"{p}_s")) for p in pcts))
     return t
 
 
@@ -94,7 +95,8 @@ def lines_table(report: Any, top: int, sort: str) -> Table:
     t = Table(title=f"hot lines (top {top})", header_style="bold")
     for col in ("file:line", "function", "source", "count", "time"):
         t.add_column(col, justify="right" if col in ("count", "time") else "left",
-                     overflow="fold" if col == "source" else "ellipsis")
+                     overflow="fold" if col in ("source", "function", "file:line") else "ellipsis",
+                     min_width=10 if col == "source" else None)
     for r in rows[:top]:
         t.add_row(f"{Path(r.file).name}:{r.line}", r.function, r.source, f"{r.count:,}", _t(r.seconds))
     return t
@@ -152,7 +154,7 @@ def alerts_view(report: Any) -> Text | None:
 def render_report(console: Console, report: Any, *, top: int = 15, sort: str = "time", tree: bool = True,
                   tree_depth: int = 8) -> None:
     console.print(summary_table(report))
-    console.print(functions_table(report, top, sort))
+    console.print(functions_table(report, top, sort, console.width))
     if report.opcodes:
         console.print(opcodes_table(report, top, sort))
     if report.lines:

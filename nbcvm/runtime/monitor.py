@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable
 LEVELS = ("function", "opcode")
 EXACT_CAP = 200_000  # samples a histogram keeps exactly before folding into the sketch
 NODE_SAMPLE_FLUSH = 65_536  # per-node call durations buffered before going into the node's histogram
-FLUSH_INTERVAL = 1.0  # seconds between walks of a thread's call tree to flush sample buffers
+FLUSH_STEPS = 4_000_000  # instructions between walks of a thread's call tree to flush sample buffers
 DEFAULT_MAX_EVENTS = 500_000  # completed calls kept for timeline exports (chrome, speedscope)
 
 
@@ -310,7 +310,7 @@ class ThreadState:
         self.events_truncated = False
         self.kept: list = []
         self.started = time.perf_counter_ns()
-        self.last_flush = 0.0
+        self.last_flush = 0  # meter.steps at the last flush walk
 
     def nodes(self) -> Iterable[Node]:
         return self.root.walk()
@@ -394,8 +394,9 @@ class PerformanceMonitor:
         now = time.perf_counter()
         ts = self.threads.get(threading.get_ident())
         if ts is not None:
-            if now - ts.last_flush >= FLUSH_INTERVAL:  # bounded buffers, bounded walk cost
-                ts.last_flush = now
+            steps = meter.steps
+            if steps - ts.last_flush >= FLUSH_STEPS:  # bounded buffers, rare walks
+                ts.last_flush = steps
                 for node in ts.root.walk():
                     if len(node.samples) > NODE_SAMPLE_FLUSH:
                         node.flush()
@@ -442,9 +443,13 @@ class PerformanceMonitor:
         for ts in self.thread_list():
             _accumulate(ts.root, acc, with_hist)
         out = []
-        for fn, (calls, incl, excl, hist) in acc.items():
+        for fn, (calls, incl, excl, samples, hists) in acc.items():
+            h = Histogram()
+            for part in hists:
+                h.merge(part)
+            h.extend(samples)
             out.append(FunctionStats(fn.qualname, fn.name, fn.inst.name, fn.inst.module.source,
-                                     _first_line(fn), calls, incl, excl, hist or Histogram()))
+                                     _first_line(fn), calls, incl, excl, h))
         return out
 
     def function(self, name: str) -> FunctionStats | None:
@@ -513,22 +518,29 @@ class PerformanceMonitor:
 
 
 def _accumulate(root: Node, acc: dict, with_hist: bool) -> None:
-    # depth-first with the set of functions active above each node, for inclusive time
+    # depth first, carrying the set of functions active above each node (for inclusive time);
+    # per-call samples are gathered per function and made into one histogram at the end
     stack: list[tuple[Node, frozenset]] = [(k, frozenset()) for k in list(root.kids.values())]
     while stack:
         node, above = stack.pop()
         fn = node.fn
         row = acc.get(fn)
         if row is None:
-            row = acc[fn] = [0, 0, 0, Histogram() if with_hist else None]
+            row = acc[fn] = [0, 0, 0, array("q"), []]
         row[0] += node.calls
         row[2] += node.excl
         if fn not in above:
             row[1] += node.incl
+            below = above | {fn}
+        else:
+            below = above
         if with_hist:
-            row[3].merge(node.histogram())
-        below = above | {fn}
-        stack.extend((k, below) for k in list(node.kids.values()))
+            row[3].extend(node.samples)
+            if node.hist is not None:
+                row[4].append(node.hist)
+        kids = list(node.kids.values())
+        if kids:
+            stack.extend((k, below) for k in kids)
 
 
 def _first_line(fn: Any) -> int:

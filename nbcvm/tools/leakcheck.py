@@ -366,7 +366,7 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
     first_globals: dict[tuple[str, str], int] = {}
     py_first = None
     own_tracing = cfg.trace_python and not tracemalloc.is_tracing()
-    peak_rss, over_at, done = 0, None, 0
+    peak_rss, over_at, done, frozen = 0, None, 0, False
     total = cfg.warmup + cfg.runs
     t0 = time.perf_counter()
     if own_tracing:
@@ -375,6 +375,12 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
         rt.meter.start_clock()
         rt.run_init(inst)
         for k in range(total):
+            if k == cfg.warmup:
+                # Everything alive after the warm-up moves to gc's permanent generation:
+                # the per-run collection then scans only what the soak makes (~100x faster).
+                gc.collect()
+                gc.freeze()
+                frozen = True
             _one_run(rt, inst, cfg, args)
             post = k - cfg.warmup  # index among the sampled runs, < 0 during warm-up
             if post < 0:
@@ -406,6 +412,8 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
         last_snap = rt.resources.snapshot()
         last_globals = _global_bytes(rt)
     finally:
+        if frozen:
+            gc.unfreeze()
         if own_tracing:
             tracemalloc.stop()
         rt.threads.release_all(rt.threads.current())

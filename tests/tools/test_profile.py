@@ -219,11 +219,11 @@ def test_suggest_hoisting_tensor_and_caching_global(tmp_path):
         load acc
         gload scale
         add
-        gload total
-        add
-        dup
-        gstore total
         store acc
+        gload total
+        push 1
+        add
+        gstore total
         inc i 1
         jmp loop
     done:
@@ -232,6 +232,7 @@ def test_suggest_hoisting_tensor_and_caching_global(tmp_path):
     .end
     """
     r = prof(write(tmp_path, src), "150")
+    assert r.exit_code == 0
     tens = [s for s in r.suggestions if s.kind == "tensor-in-loop"]
     assert len(tens) == 1 and tens[0].evidence["executions"] == 150
     assert tens[0].evidence["instruction"] == "call tensor.zeros"
