@@ -45,14 +45,32 @@ def _source_line(path: str, line: int, cache: dict[str, list[str]]) -> str | Non
     return lines[line - 1].strip() if line <= len(lines) else None
 
 
+REPEAT_SHOWN = 3  # identical consecutive frames shown before they are counted instead
+
+
+def _flush_repeats(out: list[str], repeats: int) -> None:
+    if repeats > REPEAT_SHOWN:
+        out.append(f"  [previous frame repeated {repeats - REPEAT_SHOWN} more times]")
+
+
 def traceback(err: VMError) -> str:
     """An NBC traceback, outermost frame first (most recent call last)."""
     out = ["Traceback (most recent call last):"]
     cache: dict[str, list[str]] = {}
+    prev, repeats = None, 0
     for e in err.traceback:
+        key = (e.module, e.function, e.line, e.pc)
+        if key == prev:
+            repeats += 1
+            if repeats > REPEAT_SHOWN:
+                continue
+        else:
+            _flush_repeats(out, repeats)
+            prev, repeats = key, 0
         out.append(f"  {e.module}.{e.function}  {e.file}:{e.line}  pc {e.pc}: {e.op}")
         src = _source_line(e.file, e.line, cache)
         if src:
             out.append(f"      {src}")
+    _flush_repeats(out, repeats)
     out.append(f"{err.type_name} (code {err.etype.code}): {err.message}")
     return "\n".join(out)

@@ -470,3 +470,17 @@ def test_list_growth_hits_memory_limit(fusion):
 def test_output_limit(fusion):
     e = err_of('top:\npush "0123456789"\nprint\njmp top', limits=Limits(max_output=1000))
     assert e.details["limit"] == "output" and e.details["used"] > 1000
+
+
+def test_tensor_comparison_is_a_type_error(fusion):
+    e = err_of("push 1\npush 2\nnewlist 2\ntensor\ndup\neq\nprint\npush 0\nret")
+    assert e.type_name == "TypeError" and "eq: tensor and tensor" in e.message
+
+
+def test_deep_traceback_is_collapsed():
+    from nbcvm.report.text import traceback
+
+    src = ".func f n\n    load n\n    push 1\n    add\n    call f 1\n    ret\n.end\n.func main\n    push 0\n    call f 1\n    ret\n.end\n"
+    outcome, _, _ = run_src(src, limits=Limits(max_depth=500))
+    text = traceback(outcome.error)
+    assert "[previous frame repeated 495 more times]" in text and len(text.splitlines()) < 40

@@ -1,0 +1,520 @@
+"""Translation: a verified function -> Python source (the Python tier).
+
+The verifier proved the stack depth before every instruction, so each stack
+slot is a plain Python local (``S0``, ``S1`` ...) next to the NBC locals
+(``L0`` ...; parameters first).  Within a block the translator keeps a
+*symbolic* stack: ``load x; push 2; lt; jf L`` becomes ``if not (L0 < 2)``
+and no value is copied until it has to be (before the local it reads is
+written, before a call or ``gstore`` that could change a global it reads, at
+the end of the block).  Jumps become a block state machine::
+
+    while True:
+        if blk == 4:      # hottest blocks (deepest loops) are tested first
+            ...
+            blk = 9
+            continue
+
+Semantics are the interpreter's, instruction for instruction:
+
+* arithmetic is the same Python expression with the same guards and the same
+  int64 overflow test as ``vm/ops_arith.py`` (so the same errors, messages
+  included);
+* fuel is charged at exactly the points where the interpreter charges it --
+  on entry, at every jump/branch for the run it enters, after every call for
+  the run it resumes, on entry to a ``try`` handler -- with the same amounts
+  (``compile.run_costs``), so ``LimitExceeded`` trips after the same
+  instruction, and ``meter.tick`` (deadline, hooks) runs at the same steps;
+* a call to a function of the same module is a direct Python call of its
+  current best version (``F<i>`` in the module namespace: translated code,
+  the numba wrapper, or a stub that runs the interpreter); depth is counted
+  in ``D`` and checked against ``max_depth`` in the callee's prologue,
+  *before* its frame exists, as the interpreter does;
+* any instruction the translator does not spell out (strings, lists, maps,
+  tensors, throw ...) calls the interpreter's own handler for it on a small
+  register list, so there is one definition of its behaviour;
+* when an error escapes, the ``except`` clause maps the Python line number of
+  the failure to the pc (every generated line belongs to one pc), adds this
+  frame's ``TraceEntry`` and consults the ``try`` regions, exactly like the
+  interpreter's unwinding loop.
+
+Functions using instructions outside ``PY_OPS`` (``finally``, threads,
+resource regions) are not translated: they stay in the interpreter, and
+``Untranslatable`` says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from nbcvm.isa import BY_CODE, BY_NAME, Flow
+from nbcvm.jit import analysis
+from nbcvm.vm.ops_arith import BINOPS, COMPARE
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+# instructions translated inline
+INLINE_OPS = frozenset({
+    "nop", "push", "pop", "dup", "swap", "over", "rot", "load", "store", "gload", "gstore", "inc",
+    *BINOPS, "neg", "not", "and", "or", "jmp", "jt", "jf", "call", "ret", "print", "try", "endtry",
+})
+# instructions run through the interpreter's handler (operands and results on the stack only)
+GENERIC_OPS = frozenset(
+    {o.name for o in BY_NAME.values() if o.family in ("data", "tensor")}
+    | {"halt", "throw", "rethrow", "errfield"}
+) - INLINE_OPS
+PY_OPS = INLINE_OPS | GENERIC_OPS
+
+
+class Untranslatable(Exception):
+    """The function stays in the interpreter; the message says why."""
+
+
+@dataclass
+class Ent:
+    """A symbolic stack entry: a Python expression and what it reads."""
+
+    expr: str
+    locs: frozenset = frozenset()  # local indices it reads
+    glob: bool = False  # reads a module global
+    slot: int = -1  # >= 0: the slot variable S<slot> it names
+
+
+def slot_ent(i: int) -> Ent:
+    return Ent(f"S{i}", slot=i)
+
+
+def literal(v) -> str | None:
+    """Python source for a constant, or None if it needs a name."""
+    if v is None or type(v) is bool:
+        return repr(v)
+    if type(v) is int:
+        return repr(v) if v >= 0 else f"({v})"
+    if type(v) is float and math.isfinite(v):
+        r = repr(v)
+        return r if not r.startswith("-") else f"({r})"
+    return None
+
+
+@dataclass
+class PyFunction:
+    source: str
+    pyname: str
+    linemap: dict[int, int]  # line number in source -> pc
+    operands: dict[int, tuple[str, str, str]]  # pc -> (op, expr a, expr b) for binop TypeErrors
+    regions: list  # Region objects, in the order the except clause numbers them
+    consts: dict[str, object] = field(default_factory=dict)  # names the source needs in the namespace
+    generic: dict[int, str] = field(default_factory=dict)  # pc -> namespace name of its handler
+    xcalls: dict[int, tuple[str, str, int]] = field(default_factory=dict)  # pc -> (ns name, callee, nargs)
+
+
+class Emitter:
+    """Lines with the pc each belongs to (so a Python line number maps back to a pc)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str, int]] = []  # (indent, text, pc)
+
+    def emit(self, ind: int, text: str, pc: int) -> None:
+        self.lines.append((ind, text, pc))
+
+    def render(self, first_line: int = 1) -> tuple[str, dict[int, int]]:
+        out, lm = [], {}
+        for n, (ind, text, pc) in enumerate(self.lines):
+            out.append("    " * ind + text)
+            lm[first_line + n] = pc
+        return "\n".join(out) + "\n", lm
+
+
+def block_order(blks: dict[int, analysis.Block], inlined: set[int]) -> list[int]:
+    keep = [s for s in blks if s not in inlined]
+    return sorted(keep, key=lambda s: (-blks[s].loop_depth, s))
+
+
+def inline_plan(blks: dict[int, analysis.Block], code, fixed: set[int]) -> dict[int, int]:
+    """Block -> the block emitted right after it in the same place (single-predecessor chains)."""
+    plan: dict[int, int] = {}
+    for b in blks.values():
+        last = BY_CODE[code.code[b.end - 1][0]]
+        if last.flow is Flow.BRANCH or last.flow is Flow.END:
+            # a branch's fall-through successor can follow it inline (the taken side jumps)
+            if last.flow is Flow.BRANCH:
+                s = b.end
+            else:
+                continue
+        else:
+            if len(b.succs) != 1:
+                continue
+            s = b.succs[0]
+        if s in blks and s not in fixed and s != b.start and blks[s].preds == [b.start]:
+            plan[b.start] = s
+    # break cycles (a chain must not lead back to itself)
+    for start in list(plan):
+        seen, cur = {start}, plan.get(start)
+        while cur is not None:
+            if cur in seen:
+                plan.pop(start, None)
+                break
+            seen.add(cur)
+            cur = plan.get(cur)
+    return plan
+
+
+class PyGen:
+    """Generates the Python-tier source of one function."""
+
+    def __init__(self, fn, idx: int, names: dict[str, int]):
+        self.fn = fn
+        self.idx = idx
+        self.names = names  # same-module function name -> index
+        self.code = fn.code
+        self.info = fn.info
+        self.mod = fn.inst.module
+        self.depths = fn.info.depths
+        self.runcost = fn.runcost
+        self.nl = len(fn.code.locals)
+        self.e = Emitter()
+        self.operands: dict[int, tuple[str, str, str]] = {}
+        self.consts: dict[str, object] = {}
+        self.generic: dict[int, str] = {}
+        self.xcalls: dict[int, tuple[str, str, int]] = {}
+        self.opnames = analysis.op_names(self.code)
+
+    # -- helpers -----------------------------------------------------------------
+    def const_expr(self, ci: int) -> Ent:
+        v = self.mod.consts[ci]
+        lit = literal(v)
+        if lit is None:
+            name = f"K{ci}"
+            self.consts[name] = v
+            lit = name
+        return Ent(lit)
+
+    def charge(self, ind: int, cost: int, resume: int) -> None:
+        self.e.emit(ind, f"m.budget -= {cost}", resume)
+        self.e.emit(ind, f"if m.budget < 0: m.resume = {resume}; m.tick(FN{self.idx}, D - 1)", resume)
+
+    def materialize(self, stk: list[Ent], ind: int, pc: int, which=None) -> None:
+        """Write entries (all, or those ``which`` selects) into their slot variables."""
+        dst, src = [], []
+        for i, ent in enumerate(stk):
+            if ent.slot == i:
+                continue
+            if which is not None and not which(ent):
+                continue
+            dst.append(f"S{i}")
+            src.append(ent.expr)
+            stk[i] = slot_ent(i)
+        if dst:
+            self.e.emit(ind, f"{', '.join(dst)} = {', '.join(src)}", pc)
+
+    # -- the function ----------------------------------------------------------------
+    def generate(self) -> PyFunction:
+        code, depths = self.code, self.depths
+        for pc, nm in enumerate(self.opnames):
+            if depths[pc] is not None and nm not in PY_OPS:
+                raise Untranslatable(f"pc {pc}: '{nm}' is not translated")
+        regions = list(self.info.regions)
+        for r in regions:
+            if r.store >= 0:
+                raise Untranslatable("finally regions are not translated")
+        blks = analysis.blocks(code, depths, regions)
+        fixed = {0} | {r.handler for r in regions}
+        plan = inline_plan(blks, code, fixed)
+        inlined = set(plan.values())
+        i = self.idx
+        params = [f"L{k}" for k in range(self.code.nparams)]
+        e = self.e
+        e.emit(0, f"def P{i}({', '.join(params + ['D', 'N'])}):  # {self.fn.qualname}", 0)
+        e.emit(1, f"if D > M.max_depth or N > NEST: return SLOW(FN{i}, ({''.join(p + ', ' for p in params)}), D, N)", 0)
+        e.emit(1, "m = M", 0)
+        e.emit(1, "m.calls += 1", 0)
+        e.emit(1, "if D > m.peak_depth: m.peak_depth = D", 0)
+        e.emit(1, "G = GL", 0)
+        others = [f"L{k}" for k in range(self.code.nparams, self.nl)]
+        if others:
+            e.emit(1, " = ".join(others) + " = None", 0)
+        e.emit(1, "blk = 0", 0)
+        body = 3
+        if regions:
+            e.emit(1, "try:", 0)
+            self.charge(2, self.runcost[0], 0)
+            self.except_clause(1, [])
+            e.emit(1, "while True:", 0)
+            e.emit(2, "try:", 0)
+            e.emit(3, "while True:", 0)
+            body = 4
+        else:
+            e.emit(1, "try:", 0)
+            self.charge(2, self.runcost[0], 0)
+            e.emit(2, "while True:", 0)
+        for k, r in enumerate(regions):
+            e.emit(body, f"if blk == {-1 - k}:", r.handler)
+            self.charge(body + 1, self.runcost[r.handler], r.handler)
+            e.emit(body + 1, f"blk = {r.handler}", r.handler)
+            e.emit(body + 1, "continue", r.handler)
+        for start in block_order(blks, inlined):
+            e.emit(body, f"if blk == {start}:", start)
+            cur = start
+            while True:
+                self.block(blks[cur], body + 1, plan.get(cur))
+                if cur not in plan:
+                    break
+                cur = plan[cur]
+        e.emit(body, "raise RuntimeError(f'nbcvm jit: no block {blk}')", 0)
+        if regions:
+            self.except_clause(2, regions)
+        else:
+            self.except_clause(1, [])
+        src, lm = e.render()
+        return PyFunction(src, f"P{i}", lm, self.operands, regions, self.consts, self.generic, self.xcalls)
+
+    def except_clause(self, ind: int, regions: list) -> None:
+        e = self.e
+        e.emit(ind, "except ExitProgram:", 0)
+        e.emit(ind + 1, "raise", 0)
+        e.emit(ind, "except Exception as exc:", 0)
+        e.emit(ind + 1, f"err, h = ONERR(exc, REC{self.idx}, locals())", 0)
+        e.emit(ind + 1, "if h < 0: raise err from None", 0)
+        for k, r in enumerate(regions):
+            e.emit(ind + 1, f"if h == {k}: S{r.depth} = err; blk = {-1 - k}", 0)
+        if not regions:
+            e.emit(ind + 1, "raise err from None", 0)
+
+    # -- one block ----------------------------------------------------------------------
+    def block(self, b: analysis.Block, ind: int, follow: int | None) -> None:
+        """Emit a block; ``follow`` is the block emitted right after it (no dispatch needed)."""
+        depth = self.depths[b.start]
+        stk = [slot_ent(k) for k in range(depth)]
+        pc = b.start
+        while pc < b.end:
+            nm = self.opnames[pc]
+            if nm in COMPARE and pc + 1 < b.end and self.opnames[pc + 1] in ("jt", "jf"):
+                self.compare_branch(stk, ind, pc, follow)
+                return
+            done = self.op(stk, ind, pc, nm)
+            if done:
+                return
+            pc += 1
+        # fell off the end of the block into the next leader: no fuel (the run continues)
+        self.materialize(stk, ind, b.end - 1)
+        self.goto(ind, b.end, b.end - 1, follow, charge=False)
+
+    def goto(self, ind: int, target: int, pc: int, follow: int | None, charge: bool, cost_pc=None) -> None:
+        if charge:
+            self.charge(ind, self.runcost[target], target)
+        if follow == target:
+            return  # the target's code follows right here
+        self.e.emit(ind, f"blk = {target}", pc)
+        self.e.emit(ind, "continue", pc)
+
+    def binop_parts(self, op: str, a: Ent, b: Ent, pc: int, ind: int) -> tuple[str, str, bool]:
+        """Emit the guards of a binary op; return (a expr, b expr, overflow check needed)."""
+        sym, check, guard = BINOPS[op]
+        A, B = a.expr, b.expr
+        self.operands[pc] = (op, A, B)
+        numconst = lambda ent: _is_num_literal(ent.expr)  # noqa: E731
+        if guard == "num":
+            tests = [f"({x.expr}).__class__ not in NUMT" for x in (a, b) if not numconst(x)]
+            if tests:
+                self.e.emit(ind, f"if {' or '.join(tests)}: raise TypeError", pc)
+        elif guard == "nostr" and not numconst(a):
+            self.e.emit(ind, f"if ({A}).__class__ is str: raise TypeError", pc)
+        elif guard == "shift":
+            self.e.emit(ind, f"if not 0 <= {B} <= 63: bad_shift({B})", pc)
+        if check and (_is_float_literal(A) or _is_float_literal(B)):
+            check = False  # a float constant makes the result a float (or a TypeError)
+        return A, B, check
+
+    def compare_branch(self, stk: list[Ent], ind: int, pc: int, follow: int | None) -> None:
+        op = self.opnames[pc]
+        b = stk.pop()
+        a = stk.pop()
+        self.materialize(stk, ind, pc)
+        A, B, _ = self.binop_parts(op, a, b, pc, ind)
+        sym = BINOPS[op][0]
+        br = self.opnames[pc + 1]
+        target = self.code.code[pc + 1][1][0]
+        nxt = pc + 2
+        cond = f"{A} {sym} {B}"
+        if br == "jf":
+            cond = f"not ({cond})"
+        self.e.emit(ind, f"if {cond}:", pc)
+        self.goto(ind + 1, target, pc + 1, None, charge=True)
+        self.goto(ind, nxt, pc + 1, follow, charge=True)
+
+    def op(self, stk: list[Ent], ind: int, pc: int, nm: str) -> bool:
+        """Emit one instruction; True if it ended the block."""
+        e = self.e
+        args = self.code.code[pc][1]
+        n = len(stk)
+        if nm in ("nop", "try", "endtry"):
+            return False
+        if nm == "push":
+            stk.append(self.const_expr(args[0]))
+        elif nm == "pop":
+            ent = stk.pop()
+            if ent.slot == n - 1:
+                e.emit(ind, f"S{n - 1} = None", pc)  # drop the reference, as the interpreter does
+        elif nm == "dup":
+            self.materialize_if_compound(stk, n - 1, ind, pc)
+            top = stk[-1]
+            stk.append(Ent(top.expr, top.locs, top.glob, -1))
+        elif nm == "over":
+            self.materialize(stk, ind, pc, None)
+            stk.append(Ent(f"S{n - 2}"))
+        elif nm in ("swap", "rot"):
+            self.materialize(stk, ind, pc, None)
+            if nm == "swap":
+                e.emit(ind, f"S{n - 2}, S{n - 1} = S{n - 1}, S{n - 2}", pc)
+            else:
+                e.emit(ind, f"S{n - 3}, S{n - 2}, S{n - 1} = S{n - 2}, S{n - 1}, S{n - 3}", pc)
+        elif nm == "load":
+            x = args[0]
+            stk.append(Ent(f"L{x}", frozenset((x,))))
+        elif nm == "store":
+            x = args[0]
+            v = stk.pop()
+            self.materialize(stk, ind, pc, lambda ent: x in ent.locs)
+            e.emit(ind, f"L{x} = {v.expr}", pc)
+        elif nm == "gload":
+            stk.append(Ent(f"G[{args[0]}]", glob=True))
+        elif nm == "gstore":
+            v = stk.pop()
+            self.materialize(stk, ind, pc, lambda ent: ent.glob)
+            e.emit(ind, f"G[{args[0]}] = {v.expr}", pc)
+        elif nm == "inc":
+            x, k = args
+            self.materialize(stk, ind, pc, lambda ent: x in ent.locs)
+            e.emit(ind, f"v = L{x} + {k if k >= 0 else f'({k})'}", pc)
+            e.emit(ind, f"if not {INT_MIN} <= v <= {INT_MAX} and v.__class__ is int: overflow('inc')", pc)
+            e.emit(ind, f"L{x} = v", pc)
+        elif nm in BINOPS:
+            b = stk.pop()
+            a = stk.pop()
+            dst = len(stk)
+            A, B, check = self.binop_parts(nm, a, b, pc, ind)
+            sym = BINOPS[nm][0]
+            if check:
+                e.emit(ind, f"v = {A} {sym} {B}", pc)
+                e.emit(ind, f"if not {INT_MIN} <= v <= {INT_MAX} and v.__class__ is int: overflow({nm!r})", pc)
+                e.emit(ind, f"S{dst} = v", pc)
+            else:
+                e.emit(ind, f"S{dst} = {A} {sym} {B}", pc)
+            stk.append(slot_ent(dst))
+        elif nm == "neg":
+            a = stk.pop()
+            dst = len(stk)
+            e.emit(ind, f"v = -{a.expr}", pc)
+            e.emit(ind, f"if not {INT_MIN} <= v <= {INT_MAX} and v.__class__ is int: overflow('neg')", pc)
+            e.emit(ind, f"S{dst} = v", pc)
+            stk.append(slot_ent(dst))
+        elif nm == "not":
+            a = stk.pop()
+            dst = len(stk)
+            e.emit(ind, f"S{dst} = not truthy({a.expr})", pc)
+            stk.append(slot_ent(dst))
+        elif nm in ("and", "or"):
+            b = stk.pop()
+            a = stk.pop()
+            dst = len(stk)
+            e.emit(ind, f"S{dst} = truthy({a.expr}) {nm} truthy({b.expr})", pc)
+            stk.append(slot_ent(dst))
+        elif nm == "print":
+            a = stk.pop()
+            e.emit(ind, f"OUT.write(to_str({a.expr}) + '\\n')", pc)
+            if a.slot == len(stk):
+                e.emit(ind, f"S{len(stk)} = None", pc)
+        elif nm == "jmp":
+            self.materialize(stk, ind, pc)
+            self.goto(ind, args[0], pc, None, charge=True)
+            return True
+        elif nm in ("jt", "jf"):
+            a = stk.pop()
+            self.materialize(stk, ind, pc)
+            e.emit(ind, f"v = {a.expr}", pc)
+            cond = "(v if v.__class__ is bool else TRUTH(v))"
+            e.emit(ind, f"if {'not ' if nm == 'jf' else ''}{cond}:", pc)
+            self.goto(ind + 1, args[0], pc, None, charge=True)
+            self.goto(ind, pc + 1, pc, self._follow, charge=True)
+            return True
+        elif nm == "ret":
+            a = stk.pop()
+            e.emit(ind, f"return {a.expr}", pc)
+            return True
+        elif nm == "call":
+            self.call(stk, ind, pc, args)
+        elif nm in GENERIC_OPS:
+            self.generic_op(stk, ind, pc, nm, args)
+            if BY_NAME[nm].flow is Flow.END:
+                e.emit(ind, "raise RuntimeError('nbcvm jit: instruction did not end the function')", pc)
+                return True
+        else:  # pragma: no cover - checked in generate()
+            raise Untranslatable(f"pc {pc}: '{nm}'")
+        return False
+
+    _follow: int | None = None
+
+    def materialize_if_compound(self, stk: list[Ent], i: int, ind: int, pc: int) -> None:
+        ent = stk[i]
+        if ent.slot != i and not (ent.expr.startswith("L") or _is_literal(ent.expr) or ent.expr.startswith("K")):
+            self.materialize(stk, ind, pc, lambda x: x is ent)
+
+    def call(self, stk: list[Ent], ind: int, pc: int, args) -> None:
+        fname = self.mod.names[args[0]]
+        nargs = args[1]
+        argv = stk[len(stk) - nargs:] if nargs else []
+        del stk[len(stk) - nargs:]
+        self.materialize(stk, ind, pc, lambda ent: ent.glob)  # the callee may change globals
+        dst = len(stk)
+        a = "".join(x.expr + ", " for x in argv)
+        if "." in fname:
+            name = f"X{self.idx}_{pc}"
+            self.xcalls[pc] = (name, fname, nargs)
+            self.e.emit(ind, f"S{dst} = {name}({a}D, N)", pc)
+        else:
+            self.e.emit(ind, f"S{dst} = F{self.names[fname]}({a}D + 1, N + 1)", pc)
+        stk.append(slot_ent(dst))
+        self.charge(ind, self.runcost[pc + 1], pc + 1)
+
+    def generic_op(self, stk: list[Ent], ind: int, pc: int, nm: str, args) -> None:
+        op = BY_NAME[nm]
+        pops = op.pop_count(args)
+        argv = stk[len(stk) - pops:] if pops else []
+        del stk[len(stk) - pops:]
+        self.materialize(stk, ind, pc, lambda ent: ent.glob)
+        name = f"H{self.idx}_{pc}"
+        self.generic[pc] = name
+        room = max(0, op.pushes - pops)
+        items = [x.expr for x in argv] + ["None"] * room
+        self.e.emit(ind, f"R = [{', '.join(items)}]", pc)
+        self.e.emit(ind, f"{name}(R)", pc)
+        dst = len(stk)
+        for k in range(op.pushes):
+            self.e.emit(ind, f"S{dst + k} = R[{k}]", pc)
+            stk.append(slot_ent(dst + k))
+
+
+def _is_literal(s: str) -> bool:
+    return s in ("None", "True", "False") or _is_num_literal(s)
+
+
+def _is_num_literal(s: str) -> bool:
+    t = s.strip("()")
+    try:
+        float(t)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_float_literal(s: str) -> bool:
+    t = s.strip("()")
+    if not _is_num_literal(s):
+        return False
+    return any(c in t for c in ".eE") or t in ("inf", "nan")
+
+
+def translate_py(fn, idx: int, names: dict[str, int]) -> PyFunction:
+    """Python-tier source of ``fn`` (raises Untranslatable)."""
+    gen = PyGen(fn, idx, names)
+    return gen.generate()
