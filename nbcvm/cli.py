@@ -106,11 +106,14 @@ def limit_options(f):
 @click.option("--allow", "allow", multiple=True, metavar="GRANT",
               help="Grant host access: fs:DIR, fs-ro:DIR, env, env:NAME,... (repeatable). None by default.")
 @inject_option
+@click.option("--jit", type=click.Choice(["auto", "off", "eager"]), default="off", show_default=True,
+              help="JIT tier: translate hot functions to Python and numeric ones to numba (auto), "
+                   "every function at its first call (eager), or never (off).")
 @click.option("--stats", is_flag=True, help="Print a table of run statistics to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome and statistics as JSON to stderr.")
 @click.pass_obj
 def run(obj: _Ctx, program, args, max_steps, max_depth, timeout, max_memory, max_output, seed, paths,
-        entry, allow, inject_faults, stats, as_json):
+        entry, allow, inject_faults, jit, stats, as_json):
     """Run PROGRAM (.nbc text or .nbcb binary) with ARGS as main's parameters.
 
     main's int result is the exit code; an uncaught NBC error prints an NBC
@@ -120,7 +123,7 @@ def run(obj: _Ctx, program, args, max_steps, max_depth, timeout, max_memory, max
     from nbcvm.tools.run import RunConfig, run_program
 
     cfg = RunConfig(program, tuple(args), _limits(max_steps, max_depth, timeout, max_memory, max_output),
-                    seed, tuple(paths), entry, tuple(allow), inject_faults)
+                    seed, tuple(paths), entry, tuple(allow), inject_faults, jit)
     outcome = run_program(cfg)
     if outcome.error is not None:
         sys.stdout.flush()

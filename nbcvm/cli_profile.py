@@ -9,15 +9,20 @@ Exit codes: the program's own non-zero exit code (1 for an uncaught NBC
 error); else 1 if an alert fired or the baseline comparison found a
 regression; else 0.  2 for bad usage (an unparsable ``--alert`` rule, an
 unreadable baseline).
+
+``nbcvm.cli`` imports this module at its end to register the group, so
+nothing from ``nbcvm.cli`` is imported here at module level (that would be an
+import cycle): the shared limit flags (``limit_options``) are attached to
+``run`` the first time the group looks the command up, and ``_limits`` /
+``_Ctx`` are imported inside the functions that use them.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
-
-from nbcvm.cli import _Ctx, _limits, limit_options
 
 
 class _DefaultGroup(click.Group):
@@ -29,6 +34,30 @@ class _DefaultGroup(click.Group):
         if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
             args = [self.default, *args]
         return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        if cmd is not None and getattr(cmd, "wants_limit_options", False):
+            _add_limit_options(cmd)
+        return cmd
+
+
+def _add_limit_options(cmd: click.Command) -> None:
+    """Give ``cmd`` the same --max-steps/--max-depth/--timeout/... flags as ``nbcvm run``."""
+    from nbcvm.cli import limit_options
+
+    holder = limit_options(lambda: None)
+    cmd.params[2:2] = list(reversed(holder.__click_params__))  # after PROGRAM and ARGS
+    cmd.wants_limit_options = False  # type: ignore[attr-defined]
+
+
+def _obj(ctx: click.Context) -> Any:
+    if ctx.obj is not None:
+        return ctx.obj
+    from nbcvm.cli import _Ctx
+
+    ctx.obj = _Ctx()
+    return ctx.obj
 
 
 def _rules(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
@@ -53,7 +82,6 @@ def profile() -> None:
 @profile.command("run", context_settings={"ignore_unknown_options": True})
 @click.argument("program", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@limit_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random module.")
 @click.option("--path", "paths", multiple=True, help="Extra module search folder (repeatable).")
 @click.option("--entry", default="main", show_default=True, help="Function to run.")
@@ -81,19 +109,19 @@ def profile() -> None:
 @click.option("--max-throughput-regression", type=click.FloatRange(min=0), default=15.0, show_default=True,
               help="Allowed instructions/s decrease from the baseline, in percent.")
 @click.pass_context
-def run(ctx: click.Context, program, args, max_steps, max_depth, timeout, max_memory, max_output, seed, paths,
-        entry, allow, level, top, sort, tree, tree_depth, live, alerts, as_json, export_path, export_format,
-        max_events, log_dir, baseline, max_time_regression, max_throughput_regression):
+def run(ctx: click.Context, program, args, seed, paths, entry, allow, level, top, sort, tree, tree_depth, live,
+        alerts, as_json, export_path, export_format, max_events, log_dir, baseline, max_time_regression,
+        max_throughput_regression, **limit_flags):
     """Run PROGRAM with ARGS under the profiler; the program's output still goes to stdout."""
+    from nbcvm.cli import _limits
     from nbcvm.report.text import traceback
     from nbcvm.tools import profile as drv
     from nbcvm.tools.run import RunConfig
 
-    obj = ctx.find_object(_Ctx) or _Ctx()
+    obj = _obj(ctx)
     base = drv.load_report(baseline) if baseline else None  # a bad baseline is exit 2 before running
     cfg = drv.ProfileConfig(
-        RunConfig(program, tuple(args), _limits(max_steps, max_depth, timeout, max_memory, max_output), seed,
-                  tuple(paths), entry, tuple(allow)),
+        RunConfig(program, tuple(args), _limits(**limit_flags), seed, tuple(paths), entry, tuple(allow)),
         level=level, alerts=alerts, max_events=max_events,
         record_events=export_path is not None and export_format in ("speedscope", "chrome"))
     view = None
@@ -143,6 +171,9 @@ def run(ctx: click.Context, program, args, max_steps, max_depth, timeout, max_me
     sys.exit(code)
 
 
+run.wants_limit_options = True  # type: ignore[attr-defined]
+
+
 @profile.command("diff")
 @click.argument("old", type=click.Path(dir_okay=False))
 @click.argument("new", type=click.Path(dir_okay=False))
@@ -164,6 +195,5 @@ def diff(ctx: click.Context, old, new, top, max_time_regression, max_throughput_
     else:
         from nbcvm.report.profile_render import render_comparison
 
-        obj = ctx.find_object(_Ctx) or _Ctx()
-        render_comparison(obj.console, cmp, top)
+        render_comparison(_obj(ctx).console, cmp, top)
     sys.exit(1 if cmp.regression else 0)

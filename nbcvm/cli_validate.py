@@ -76,7 +76,7 @@ def validate_imports(ctx: click.Context, paths, python, search_path, fmt, as_jso
     except (ValueError, OSError) as e:
         raise BadInput(str(e)) from None
     if write_baseline:
-        click.echo(f"wrote {write_baseline} ({report.baseline_suppressed} finding(s) baselined)", err=True)
+        click.echo(f"wrote the baseline {write_baseline}", err=True)
     sys.exit(0 if report.ok else 1)
 
 

@@ -116,8 +116,8 @@ def test_write_baseline_then_baseline_ratchet(capfd, tmp_path):
     tree = tmp_path / "tree"
     shutil.copytree(NBC / "badcall", tree)
     baseline = tmp_path / "imports-baseline.json"
-    code, _, err = run(capfd, str(tree), "--write-baseline", str(baseline))
-    assert code == 0 and f"wrote {baseline} (3 finding(s) baselined)" in err
+    code, out, err = run(capfd, str(tree), "--write-baseline", str(baseline))
+    assert code == 0 and f"wrote the baseline {baseline}" in err and "3 suppressed by the baseline" in out
     assert len(json.loads(baseline.read_text())["fingerprints"]) == 3
     assert run(capfd, str(tree), "--baseline", str(baseline), "--format", "github") == (0, "", "")
     # a new problem fails the run; only it is reported

@@ -199,7 +199,7 @@ class PyGen:
         for i, ent in enumerate(stk):
             if ent.slot == i:
                 continue
-            if which is not None and not which(ent):
+            if which is not None and not which(i, ent):
                 continue
             dst.append(f"S{i}")
             src.append(ent.expr)
@@ -247,11 +247,10 @@ class PyGen:
             e.emit(1, "try:", 0)
             self.charge(2, self.runcost[0], 0)
             e.emit(2, "while True:", 0)
-        for k, r in enumerate(regions):
-            e.emit(body, f"if blk == {-1 - k}:", r.handler)
-            self.charge(body + 1, self.runcost[r.handler], r.handler)
-            e.emit(body + 1, f"blk = {r.handler}", r.handler)
-            e.emit(body + 1, "continue", r.handler)
+        self.protect = [0] * len(code.code)
+        for r in regions:
+            for p in range(r.start - 1, r.end):
+                self.protect[p] = max(self.protect[p], r.depth)
         for start in block_order(blks, inlined):
             e.emit(body, f"if blk == {start}:", start)
             cur = start
@@ -260,6 +259,11 @@ class PyGen:
                 if cur not in plan:
                     break
                 cur = plan[cur]
+        for k, r in enumerate(regions):  # entering a handler charges the run it starts
+            e.emit(body, f"if blk == {-1 - k}:", r.handler)
+            self.charge(body + 1, self.runcost[r.handler], r.handler)
+            e.emit(body + 1, f"blk = {r.handler}", r.handler)
+            e.emit(body + 1, "continue", r.handler)
         e.emit(body, "raise RuntimeError(f'nbcvm jit: no block {blk}')", 0)
         if regions:
             self.except_clause(2, regions)
@@ -291,9 +295,14 @@ class PyGen:
             if nm in COMPARE and pc + 1 < b.end and self.opnames[pc + 1] in ("jt", "jf"):
                 self.compare_branch(stk, ind, pc, follow)
                 return
-            done = self.op(stk, ind, pc, nm)
+            done = self.op(stk, ind, pc, nm, follow)
             if done:
                 return
+            if self.protect[pc]:
+                # inside a try region the handler reads the slots below the try's depth:
+                # keep them in their variables, as the interpreter keeps its registers
+                lim = self.protect[pc]
+                self.materialize(stk, ind, pc, lambda i, ent: i < lim)
             pc += 1
         # fell off the end of the block into the next leader: no fuel (the run continues)
         self.materialize(stk, ind, b.end - 1)
@@ -342,7 +351,7 @@ class PyGen:
         self.goto(ind + 1, target, pc + 1, None, charge=True)
         self.goto(ind, nxt, pc + 1, follow, charge=True)
 
-    def op(self, stk: list[Ent], ind: int, pc: int, nm: str) -> bool:
+    def op(self, stk: list[Ent], ind: int, pc: int, nm: str, follow: int | None) -> bool:
         """Emit one instruction; True if it ended the block."""
         e = self.e
         args = self.code.code[pc][1]
@@ -356,7 +365,6 @@ class PyGen:
             if ent.slot == n - 1:
                 e.emit(ind, f"S{n - 1} = None", pc)  # drop the reference, as the interpreter does
         elif nm == "dup":
-            self.materialize_if_compound(stk, n - 1, ind, pc)
             top = stk[-1]
             stk.append(Ent(top.expr, top.locs, top.glob, -1))
         elif nm == "over":
@@ -374,17 +382,17 @@ class PyGen:
         elif nm == "store":
             x = args[0]
             v = stk.pop()
-            self.materialize(stk, ind, pc, lambda ent: x in ent.locs)
+            self.materialize(stk, ind, pc, lambda i, ent: x in ent.locs)
             e.emit(ind, f"L{x} = {v.expr}", pc)
         elif nm == "gload":
             stk.append(Ent(f"G[{args[0]}]", glob=True))
         elif nm == "gstore":
             v = stk.pop()
-            self.materialize(stk, ind, pc, lambda ent: ent.glob)
+            self.materialize(stk, ind, pc, lambda i, ent: ent.glob)
             e.emit(ind, f"G[{args[0]}] = {v.expr}", pc)
         elif nm == "inc":
             x, k = args
-            self.materialize(stk, ind, pc, lambda ent: x in ent.locs)
+            self.materialize(stk, ind, pc, lambda i, ent: x in ent.locs)
             e.emit(ind, f"v = L{x} + {k if k >= 0 else f'({k})'}", pc)
             e.emit(ind, f"if not {INT_MIN} <= v <= {INT_MAX} and v.__class__ is int: overflow('inc')", pc)
             e.emit(ind, f"L{x} = v", pc)
@@ -426,7 +434,7 @@ class PyGen:
                 e.emit(ind, f"S{len(stk)} = None", pc)
         elif nm == "jmp":
             self.materialize(stk, ind, pc)
-            self.goto(ind, args[0], pc, None, charge=True)
+            self.goto(ind, args[0], pc, follow, charge=True)
             return True
         elif nm in ("jt", "jf"):
             a = stk.pop()
@@ -435,7 +443,7 @@ class PyGen:
             cond = "(v if v.__class__ is bool else TRUTH(v))"
             e.emit(ind, f"if {'not ' if nm == 'jf' else ''}{cond}:", pc)
             self.goto(ind + 1, args[0], pc, None, charge=True)
-            self.goto(ind, pc + 1, pc, self._follow, charge=True)
+            self.goto(ind, pc + 1, pc, follow, charge=True)
             return True
         elif nm == "ret":
             a = stk.pop()
@@ -452,19 +460,12 @@ class PyGen:
             raise Untranslatable(f"pc {pc}: '{nm}'")
         return False
 
-    _follow: int | None = None
-
-    def materialize_if_compound(self, stk: list[Ent], i: int, ind: int, pc: int) -> None:
-        ent = stk[i]
-        if ent.slot != i and not (ent.expr.startswith("L") or _is_literal(ent.expr) or ent.expr.startswith("K")):
-            self.materialize(stk, ind, pc, lambda x: x is ent)
-
     def call(self, stk: list[Ent], ind: int, pc: int, args) -> None:
         fname = self.mod.names[args[0]]
         nargs = args[1]
         argv = stk[len(stk) - nargs:] if nargs else []
         del stk[len(stk) - nargs:]
-        self.materialize(stk, ind, pc, lambda ent: ent.glob)  # the callee may change globals
+        self.materialize(stk, ind, pc, lambda i, ent: ent.glob)  # the callee may change globals
         dst = len(stk)
         a = "".join(x.expr + ", " for x in argv)
         if "." in fname:
@@ -481,7 +482,7 @@ class PyGen:
         pops = op.pop_count(args)
         argv = stk[len(stk) - pops:] if pops else []
         del stk[len(stk) - pops:]
-        self.materialize(stk, ind, pc, lambda ent: ent.glob)
+        self.materialize(stk, ind, pc, lambda i, ent: ent.glob)
         name = f"H{self.idx}_{pc}"
         self.generic[pc] = name
         room = max(0, op.pushes - pops)

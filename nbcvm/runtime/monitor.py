@@ -15,7 +15,8 @@ Two layers:
 
 * Profile state -- recorded by ``nbcvm.vm.profiled`` only when a program runs
   under the monitor (the plain interpreter loop never sees any of this).  Per
-  host thread (``threading.get_ident``) a ``ThreadState`` holds a call tree
+  host thread (a thread-local, reported with its ``threading.get_ident``; an
+  ident the OS reuses later gets a row of its own) a ``ThreadState`` holds a call tree
   of ``Node``\\ s (one per distinct call path: calls, inclusive and exclusive
   nanoseconds, per-call durations), the timing stack, and -- at opcode level
   -- exact per-pc execution counts and times of every function it ran.
@@ -354,7 +355,8 @@ class PerformanceMonitor:
         self.counters: dict[str, Counter] = {}
         self.gauges: dict[str, Gauge] = {}
         self.histograms: dict[str, Histogram] = {}
-        self.threads: dict[int, ThreadState] = {}
+        self.threads: dict[int, ThreadState] = {}  # in order of first use; each has its host ident
+        self._local = threading.local()
         self.plain: dict[int, Any] = {}  # id(Fn) -> Fn compiled without fusion by this monitor
         self.tick_listeners: list[Callable[["PerformanceMonitor", Any], None]] = []
         self._lock = threading.Lock()
@@ -379,20 +381,20 @@ class PerformanceMonitor:
 
     # -- per-thread state ---------------------------------------------------------
     def thread_state(self) -> ThreadState:
-        ident = threading.get_ident()
-        ts = self.threads.get(ident)
+        """This host thread's state (a thread-local, so a reused ``get_ident`` never merges threads)."""
+        ts = getattr(self._local, "ts", None)
         if ts is None:
+            ts = ThreadState(threading.get_ident(), threading.current_thread().name, self.record_events,
+                             self.max_events)
             with self._lock:
-                ts = self.threads.get(ident)
-                if ts is None:
-                    ts = self.threads[ident] = ThreadState(ident, threading.current_thread().name,
-                                                           self.record_events, self.max_events)
+                self.threads[len(self.threads)] = ts
+            self._local.ts = ts
         return ts
 
     # -- meter hook (runs in VM threads every ~CHECK_INTERVAL instructions) --------
     def on_tick(self, meter: Any, fn: Any = None, depth: int = 0) -> None:
         now = time.perf_counter()
-        ts = self.threads.get(threading.get_ident())
+        ts = getattr(self._local, "ts", None)
         if ts is not None:
             steps = meter.steps
             if steps - ts.last_flush >= FLUSH_STEPS:  # bounded buffers, rare walks

@@ -65,6 +65,9 @@ class ModuleInstance:
         self.name = module.name
         self.globals: list = [module.consts[i] if i >= 0 else None for _, i in module.globals]
         self.fns: dict[str, Fn] = {f.name: Fn(f, info, self) for f, info in zip(module.functions, infos)}
+        jit = getattr(runtime, "jit", None)
+        if jit is not None:  # the JIT tier (nbcvm/jit) sets up its entry points
+            jit.attach(self)
 
     def lookup(self, fname: str) -> Fn | None:
         return self.fns.get(fname)
@@ -127,7 +130,7 @@ class Runtime:
     def __init__(self, limits: Limits | None = None, *, stdout: IO[str] | None = None,
                  seed: int = 0, search_path: list[Path] | None = None, argv: tuple[str, ...] = (),
                  grants: "Grants | None" = None, faults: dict[str, float] | None = None,
-                 recovery: "RecoveryPolicy | None" = None):
+                 recovery: "RecoveryPolicy | None" = None, jit: str = "off"):
         from nbcvm.runtime.capabilities import Grants, capability_natives
         from nbcvm.runtime.recovery import RuntimeErrorHandler
         from nbcvm.vm.natives import REGISTRY
@@ -149,6 +152,12 @@ class Runtime:
         self.grants = grants or Grants()
         self.imports = ImportManager(self, search_path, {**REGISTRY, **capability_natives(self.grants)})
         self.meter.root_provider = self._memory_roots
+        self.jit = None  # the JIT tier (nbcvm/jit): off, auto or eager
+        if jit != "off":
+            from nbcvm.jit.tier import JitManager
+
+            self.jit = JitManager(self, jit)
+            self.executor = self.jit.executor
 
     def _memory_roots(self) -> list:
         return [rec.instance.globals for rec in list(self.imports.records.values())

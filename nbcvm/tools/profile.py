@@ -785,8 +785,8 @@ def suggest(cfg: ProfileConfig, mon: PerformanceMonitor, rt: Any, funcs: list, p
             share = 100.0 * f.exclusive_ns / total_excl
             out.append(Suggestion(
                 "jit", f"{fn.qualname} is hot and purely numeric",
-                "run it with the JIT (nbcvm run --jit): every value is an int or float, so numba can "
-                "compile it", f"{fn.inst.module.source}:{_line0(fn)}",
+                "run it with the JIT (nbcvm run --jit auto): every value is an int or float, so numba "
+                "can compile it", f"{fn.inst.module.source}:{_line0(fn)}",
                 {"function": fn.qualname, "share_of_time_pct": round(share, 1), "calls": f.calls,
                  "exclusive_s": round(f.exclusive_ns / 1e9, 6), "opcodes": used}))
     for fn in fns:

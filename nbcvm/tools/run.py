@@ -23,6 +23,7 @@ class RunConfig:
     entry: str = "main"
     allow: tuple[str, ...] = ()  # capability grants, e.g. ("fs:data", "env")
     inject_faults: str = ""  # e.g. "native:0.05,alloc:0.01" (seeded by seed)
+    jit: str = "off"  # the JIT tier: off | auto | eager (nbcvm/jit)
 
 
 def parse_arg(text: str) -> Any:
@@ -42,7 +43,8 @@ def make_runtime(cfg: RunConfig, stdout: IO[str] | None = None) -> Runtime:
 
     return Runtime(cfg.limits, stdout=stdout, seed=cfg.seed,
                    search_path=search_path_from(cfg.program, cfg.search_path), argv=cfg.args,
-                   grants=parse_grants(cfg.allow), faults=parse_fault_spec(cfg.inject_faults))
+                   grants=parse_grants(cfg.allow), faults=parse_fault_spec(cfg.inject_faults),
+                   jit=cfg.jit)
 
 
 def run_program(cfg: RunConfig, stdout: IO[str] | None = None) -> RunOutcome:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from nbcvm.errors import ExitProgram, LimitExceeded, TraceEntry, VMError, from_host, type_matches
+from nbcvm.jit import DECLINE
 from nbcvm.vm.compile import BUDGET, CALL, Fn
 from nbcvm.vm.ops_arith import bad_operands
 
@@ -54,6 +55,15 @@ def execute(rt: Any, fn: Fn, args: list) -> Any:
                     if depth >= maxdepth:
                         pc = cpc
                         raise LimitExceeded("depth", depth + base_depth + 2, m.max_depth, "frames")
+                    if e[1].jit_state is not None:  # the JIT tier runs this call (nbcvm/jit)
+                        v = e[1].jit_state(r[e[3]:e[4]], base_depth + depth + 2)
+                        if v is not DECLINE:
+                            r[e[3]] = v
+                            m.budget -= e[5]
+                            pc = cpc + 1
+                            if m.budget < 0:
+                                m.resume, pc = pc, BUDGET
+                            continue
                     frames.append((fn, ops, ctrl, r, cpc + 1, e[3], e[5]))
                     depth += 1
                     if depth > peak:

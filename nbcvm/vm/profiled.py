@@ -16,6 +16,9 @@ still work) with three additions:
   instruction count for a run that ends normally;
 * the completed-call timeline, when a timeline export was asked for.
 
+Profiling runs on the interpreter tier: ``install`` replaces whatever
+executor the runtime had (the JIT tier's included), so every call is seen.
+
 Time spent carrying out a call or return in the loop is charged to the
 ``call``/``ret`` instruction; time in ``meter.tick`` (limits, hooks, the live
 view) is charged to no instruction.  All times include the profiler's own

@@ -282,9 +282,11 @@ def test_per_thread_state_keyed_by_host_thread():
     mon = PerformanceMonitor("opcode")
     profiled.install(rt, mon)
     results = {}
+    both = threading.Barrier(2)
 
     def work(n):
         results[n] = rt.call(inst, "fib", [n])
+        both.wait()  # both alive at once: two distinct host idents
 
     threads = [threading.Thread(target=work, args=(n,)) for n in (10, 12)]
     for t in threads:
@@ -297,6 +299,18 @@ def test_per_thread_state_keyed_by_host_thread():
     assert {ts.ident for ts in mon.thread_list()} == {t.ident for t in threads}
     assert mon.function("fib").calls == 177 + 465
     assert mon.op_count("call") == 176 + 464
+
+
+def test_sequential_threads_get_their_own_rows_even_if_the_ident_is_reused():
+    rt = Runtime(stdout=io.StringIO())
+    inst = rt.instantiate(assemble(textwrap.dedent(FIB), "t.nbc"))
+    mon = PerformanceMonitor("function")
+    profiled.install(rt, mon)
+    for n in (5, 6, 7):
+        t = threading.Thread(target=rt.call, args=(inst, "fib", [n]))
+        t.start()
+        t.join()
+    assert [sum(n.calls for n in ts.nodes()) for ts in mon.thread_list()] == [15, 25, 41]
 
 
 def test_vm_threads_run_under_the_monitor():

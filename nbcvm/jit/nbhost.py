@@ -1,0 +1,109 @@
+"""The Python side of the numba tier's object-mode calls (``nbrt.py``).
+
+Compiled code cannot hold references to the running runtime (its machine
+code is cached on disk and shared by every run), so the wrapper that enters
+compiled code pushes a ``Context`` on a per-thread stack and these functions
+find the meter, the output and the function table there.  Each returns 0, or
+1 after parking the exception in ``ctx.pending`` for the wrapper to raise
+with the NBC traceback of the compiled frames added.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from nbcvm.vm.values import to_str
+
+
+class Context:
+    __slots__ = ("tier", "rt", "meter", "out", "fns", "specs", "gmap", "globals", "pending", "ms")
+
+    def __init__(self, tier: Any, ms: Any, specs: list, gmap: tuple):
+        self.tier, self.ms, self.specs, self.gmap = tier, ms, specs, gmap
+        self.rt = ms.rt
+        self.meter = ms.rt.meter
+        self.out = ms.rt.output
+        self.fns = ms.fns
+        self.globals = ms.inst.globals
+        self.pending: BaseException | None = None
+
+
+class _TLS(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[Context] = []
+
+
+TLS = _TLS()
+
+
+def current() -> Context:
+    return TLS.stack[-1]
+
+
+def tick(st, fid: int, pc: int, depth: int) -> int:
+    ctx = current()
+    m = ctx.meter
+    m.budget = int(st[0])
+    m.resume = int(pc)
+    try:
+        m.tick(ctx.fns[int(fid)], int(depth) - 1)
+    except BaseException as e:  # noqa: BLE001 - handed to the wrapper, which raises it
+        ctx.pending = e
+        st[0] = m.budget
+        return 1
+    st[0] = m.budget
+    st[8] = m.max_depth
+    return 0
+
+
+def print_value(v: Any) -> int:
+    ctx = current()
+    try:
+        ctx.out.write(to_str(v) + "\n")
+    except BaseException as e:  # noqa: BLE001
+        ctx.pending = e
+        return 1
+    return 0
+
+
+def truediv(a: int, b: int) -> float:
+    return a / b
+
+
+def deep(st, sf, gi, gf, sid: int, ia, fa, depth: int) -> int:
+    """A call nested past the native-frame bound: run it in the interpreter."""
+    ctx = current()
+    spec = ctx.specs[int(sid)]
+    m = ctx.meter
+    G = ctx.globals
+    gmap = ctx.gmap
+    for gidx, (arr, k, t) in gmap:  # compiled code's globals -> the module's
+        a = gi if arr == "i" else gf
+        G[gidx] = float(a[k]) if t == "f" else bool(a[k]) if t == "b" else int(a[k])
+    m.budget = int(st[0])
+    args, ki, kf = [], 0, 0
+    for t in spec.argtypes:
+        if t == "f":
+            args.append(float(fa[kf]))
+            kf += 1
+        else:
+            v = int(ia[ki])
+            args.append(bool(v) if t == "b" else v)
+            ki += 1
+    rc = 0
+    try:
+        v = ctx.ms.deep(spec.fn, tuple(args), int(depth))
+        if spec.ret == "f":
+            sf[2] = v
+        else:
+            st[9] = int(v)
+    except BaseException as e:  # noqa: BLE001
+        ctx.pending = e
+        rc = 1
+    st[0] = m.budget
+    st[8] = m.max_depth
+    for gidx, (arr, k, t) in gmap:  # and back (their types cannot change: inference proved it)
+        a = gi if arr == "i" else gf
+        a[k] = G[gidx]
+    return rc

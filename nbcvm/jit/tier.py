@@ -1,0 +1,194 @@
+"""JitManager: which functions run translated, when they are promoted, and why not.
+
+One manager per Runtime (``Runtime(jit="auto")``).  Modes:
+
+``off``    nothing is translated; the interpreter runs everything.
+``eager``  every function is translated at its first call (``Fn.jit_state``
+           starts as a stub that translates, then replaces itself), and a
+           numeric function is compiled with numba for the argument types of
+           that call.
+``auto``   functions are promoted when hot.  Hotness is *sampled* from the
+           meter's fuel ticks (every ``CHECK_INTERVAL`` instructions the tick
+           names the function running), so the interpreter's hot path pays
+           nothing for it: ``py_samples`` ticks in a function (~40k
+           instructions) translate it to Python (milliseconds); a numeric
+           function whose fuel since then would pay for numba's compile time
+           is compiled with numba (see ``numba_due``).  A running frame is not
+           replaced (no on-stack replacement): promotion takes effect at the
+           function's next call.
+
+Every decision is recorded per function (``decisions``: tier and reason) and
+every compile, cache hit and fallback is an event (``events``); a failure is
+recorded once and never retried.
+"""
+
+from __future__ import annotations
+
+import linecache
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbcvm.isa import BY_CODE
+from nbcvm.jit import DECLINE, MODES
+from nbcvm.jit.pyrt import FnRecord, ModuleNS, make_entry
+from nbcvm.jit.translate import Untranslatable, translate_py
+from nbcvm.vm.compile import HANDLERS, InsCtx
+from nbcvm.vm.interp import execute
+
+
+@dataclass
+class Decision:
+    function: str
+    tier: str  # interpreter | python | numba
+    reason: str = ""
+    specs: list[str] = field(default_factory=list)  # numba signatures compiled
+
+    def to_dict(self) -> dict:
+        return {"function": self.function, "tier": self.tier, "reason": self.reason, "specs": list(self.specs)}
+
+
+class JitManager:
+    py_samples = 2  # fuel ticks in a function before it is translated to Python
+
+    def __init__(self, runtime: Any, mode: str = "auto", *, cache_dir: str | None = None,
+                 numba: bool = True):
+        if mode not in MODES:
+            raise ValueError(f"jit mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.rt = runtime
+        self.mode = mode
+        self.numba_enabled = numba
+        self.cache_dir = cache_dir
+        self.modules: dict[int, ModuleNS] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.events: list[dict] = []
+        self.samples: dict[Any, int] = {}
+        self.translated: set = set()
+        self.nb = None  # the numba tier (nbtier.NumbaTier), made on first need
+        self.t0 = time.perf_counter()
+        if mode == "auto":
+            runtime.meter.hooks.append(self.sample)
+
+    # -- bookkeeping -----------------------------------------------------------------
+    def event(self, kind: str, function: str, detail: str = "", seconds: float | None = None) -> None:
+        ev = {"t": round(time.perf_counter() - self.t0, 6), "event": kind, "function": function, "detail": detail}
+        if seconds is not None:
+            ev["seconds"] = round(seconds, 6)
+        self.events.append(ev)
+
+    def decide(self, fn: Any, tier: str, reason: str = "") -> Decision:
+        d = self.decisions.get(fn.qualname)
+        if d is None:
+            d = self.decisions[fn.qualname] = Decision(fn.qualname, tier, reason)
+        else:
+            d.tier, d.reason = tier, reason
+        return d
+
+    def report(self) -> dict:
+        return {"mode": self.mode, "decisions": [d.to_dict() for d in self.decisions.values()],
+                "events": list(self.events)}
+
+    # -- wiring into the runtime --------------------------------------------------------
+    def module_ns(self, inst: Any) -> ModuleNS:
+        ms = self.modules.get(id(inst))
+        if ms is None:
+            ms = self.modules[id(inst)] = ModuleNS(self, inst)
+        return ms
+
+    def attach(self, inst: Any) -> None:
+        """A module instance was created: in eager mode, every function translates at first call."""
+        if self.mode == "eager":
+            for fn in inst.fns.values():
+                fn.jit_state = self._eager_stub(fn)
+
+    def executor(self, rt: Any, fn: Any, args: list) -> Any:
+        """``runtime.executor``: a top-level call (init, main, threads) goes to the JIT first."""
+        js = fn.jit_state
+        if js is not None:
+            v = js(list(args), rt.meter.depth + 1)
+            if v is not DECLINE:
+                return v
+        return execute(rt, fn, args)
+
+    def _eager_stub(self, fn: Any):
+        def stub(args: list, D: int) -> Any:
+            self.promote(fn)
+            js = fn.jit_state
+            if js is None or js is stub:
+                return DECLINE
+            return js(args, D)
+
+        return stub
+
+    def sample(self, meter: Any, fn: Any, depth: int) -> None:
+        """Meter hook (auto mode): a fuel tick landed in ``fn``."""
+        if fn is None or getattr(fn, "is_native", True):
+            return
+        c = self.samples.get(fn, 0) + 1
+        self.samples[fn] = c
+        if c >= self.py_samples and fn not in self.translated:
+            self.promote(fn)
+        elif self.nb is not None or self.numba_enabled:
+            self._maybe_numba(fn, c)
+
+    def _maybe_numba(self, fn: Any, c: int) -> None:
+        return None  # the numba tier hooks in here (nbtier)
+
+    # -- promotion --------------------------------------------------------------------
+    def promote(self, fn: Any) -> bool:
+        """Translate ``fn`` to Python (once); True if it now runs translated."""
+        if fn in self.translated:
+            return fn.jit_state is not None
+        self.translated.add(fn)
+        ms = self.module_ns(fn.inst)
+        idx = ms.index[fn.name]
+        t0 = time.perf_counter()
+        try:
+            fn.compile(self.rt.meter)  # the interpreter's closures: its errpc table and handlers
+            pf = translate_py(fn, idx, ms.index)
+            ns = ms.ns
+            ns.update(pf.consts)
+            for pc, name in pf.generic.items():
+                ns[name] = _generic_handler(fn, pc, self.rt.meter)
+            for pc, (name, qualified, nargs) in pf.xcalls.items():
+                ns[name] = ms.linker(name, qualified, nargs)
+            ns[f"REC{idx}"] = FnRecord(fn, pf.linemap, pf.operands, pf.regions, ns)
+            filename = f"<nbcvm-jit {fn.qualname}>"
+            linecache.cache[filename] = (len(pf.source), None, pf.source.splitlines(True), filename)
+            exec(compile(pf.source, filename, "exec"), ns)  # noqa: S102 - our own generated code
+        except Untranslatable as e:
+            fn.jit_state = None
+            self.decide(fn, "interpreter", str(e))
+            self.event("not-translated", fn.qualname, str(e))
+            return False
+        except Exception as e:  # a translator bug must never break the program: interpret it
+            fn.jit_state = None
+            self.decide(fn, "interpreter", f"translation failed: {type(e).__name__}: {e}")
+            self.event("translate-failed", fn.qualname, f"{type(e).__name__}: {e}")
+            self._fallback(fn, e)
+            return False
+        py = ns[f"P{idx}"]
+        ms.ns[f"F{idx}"] = py
+        ms.py[idx] = py
+        fn.jit_state = make_entry(py)
+        self.decide(fn, "python")
+        self.event("translated", fn.qualname, f"{len(fn.code.code)} instructions",
+                   time.perf_counter() - t0)
+        return True
+
+    def _fallback(self, fn: Any, err: BaseException) -> None:
+        errors = getattr(self.rt, "errors", None)
+        if errors is not None:
+            try:
+                errors.fallback("jit", fn.qualname, err, "the interpreter")
+            except Exception:  # noqa: BLE001 - bookkeeping must not fail a run
+                pass
+
+
+def _generic_handler(fn: Any, pc: int, meter: Any):
+    """The interpreter's handler for one instruction, on a register list holding just its operands."""
+    opc, args = fn.code.code[pc]
+    op = BY_CODE[opc]
+    pops = op.pop_count(args)
+    ctx = InsCtx(fn, pc, op, args, pops, pc + 1, meter, fn.inst)
+    return HANDLERS[op.name](ctx)
