@@ -55,6 +55,7 @@ class Module:
     source: str = "<input>"
     import_lines: tuple[int, ...] = field(default=(), compare=False)  # where each .import is (not part of identity)
     func_index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    verified: list = field(default_factory=list, compare=False, repr=False)  # memo: the verifier's FuncInfos
 
     def __post_init__(self) -> None:
         if not self.func_index:

@@ -32,7 +32,7 @@ def leak_report(console: Console, report: Any) -> None:
                      no_wrap=c != "why", overflow="fold")
     for m in report.metrics:
         if m.verdict is None:
-            t.add_row(m.name, "-", "-", "-", "-", "-", "[dim]n/a[/]", "not available on this platform")
+            t.add_row(m.name, "-", "-", "-", "-", "-", "[dim]n/a[/]", escape(m.note))
             continue
         v = m.verdict
         if not m.values or (m.name.startswith("handles.") and not any(m.values)):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -27,7 +28,7 @@ from typing import Any
 
 from nbcvm.errors import InputError, VMError
 
-LOAD_WAIT_TIMEOUT = 5.0
+LOAD_WAIT_SLICE = 0.05  # seconds between re-checks while another thread loads a module
 # native modules that touch the host and so can fail transiently: always guarded by
 # the recovery handler (pure modules are guarded only while faults are injected)
 HOST_NATIVES = frozenset({"time", "fs", "env"})
@@ -112,6 +113,34 @@ class ImportManager:
             rec.state, rec.instance, rec.path = State.LOADED, instance, path
             rec.done.set()
 
+    @contextmanager
+    def initialising(self, name: str):
+        """Mark a registered module as loading by this thread while its init runs.
+
+        The program's own module is registered before ``init`` runs; while it
+        runs, another module's init calling back into it is an init cycle.
+        """
+        rec = self.records[name]
+        with self._lock:
+            rec.state, rec.owner = State.LOADING, threading.get_ident()
+            rec.done.clear()
+        stack = self._stack()
+        stack.append(name)
+        try:
+            yield
+        except BaseException as e:
+            with self._lock:
+                rec.state = State.FAILED
+                rec.error = e.message if isinstance(e, VMError) else f"{type(e).__name__}: {e}"
+            raise
+        else:
+            with self._lock:
+                rec.state = State.LOADED
+        finally:
+            stack.pop()
+            rec.owner = None
+            rec.done.set()
+
     def get(self, name: str, where: str | None = None) -> Any:
         """The loaded module ``name``, loading it first if needed (once)."""
         rec = self.records.get(name)
@@ -143,9 +172,15 @@ class ImportManager:
                 wait_for = None
         if wait_for is not None:
             try:
-                if not wait_for.done.wait(LOAD_WAIT_TIMEOUT):
-                    raise VMError("ImportError", f"timed out after {LOAD_WAIT_TIMEOUT:g}s waiting "
-                                  f"for another thread to load '{name}'")
+                # wait as long as the loader is working (a slow init is fine), re-checking
+                # for a cycle between loaders and the run's deadline in between
+                while not wait_for.done.wait(LOAD_WAIT_SLICE):
+                    with self._lock:
+                        chain = self._wait_chain(me, name) if wait_for.owner is not None else None
+                    if chain:
+                        raise VMError("ImportError", "import cycle between loading threads: "
+                                      + " -> ".join(chain), details={"cycle": chain})
+                    self.rt.meter.check_deadline()
             finally:
                 with self._lock:
                     self._waiting.pop(me, None)

@@ -439,11 +439,16 @@ class PerformanceMonitor:
         return sum(ts.errors for ts in self.thread_list()) + (
             self.counters["errors"].value if "errors" in self.counters else 0)
 
-    def functions(self, *, with_hist: bool = True) -> list[FunctionStats]:
-        """Per-function figures over every thread (inclusive counts outermost activations)."""
+    def functions(self, *, with_hist: bool = True, running: bool = False) -> list[FunctionStats]:
+        """Per-function figures over every thread (inclusive counts outermost activations).
+
+        ``running``: also count the time so far of calls that have not returned yet (the live view).
+        """
         acc: dict[Any, list] = {}
         for ts in self.thread_list():
             _accumulate(ts.root, acc, with_hist)
+            if running:
+                _add_open_frames(ts, acc)
         out = []
         for fn, (calls, incl, excl, samples, hists) in acc.items():
             h = Histogram()
@@ -454,10 +459,10 @@ class PerformanceMonitor:
                                      _first_line(fn), calls, incl, excl, h))
         return out
 
-    def function(self, name: str) -> FunctionStats | None:
-        """A function by name or qualified name (``fib`` or ``fib.fib``)."""
-        found = [f for f in self.functions() if f.qualname == name]
-        found = found or [f for f in self.functions() if f.name == name]
+    def function(self, name: str, *, with_hist: bool = True, running: bool = False) -> FunctionStats | None:
+        """A function by name or qualified name (``fib`` or ``fib.fib``); several matches are summed."""
+        funcs = self.functions(with_hist=with_hist, running=running)
+        found = [f for f in funcs if f.qualname == name] or [f for f in funcs if f.name == name]
         if not found:
             return None
         if len(found) == 1:
@@ -511,7 +516,7 @@ class PerformanceMonitor:
         rt = self.runtime
         seconds = time.perf_counter() - self.started
         steps = rt.meter.steps if rt is not None else 0
-        funcs = self.functions(with_hist=False)
+        funcs = self.functions(with_hist=False, running=True)
         ops = self.opcode_counts() if self.per_opcode else {}
         return {"seconds": seconds, "steps": steps, "ips": steps / seconds if seconds > 0 else 0.0,
                 "calls": sum(f.calls for f in funcs), "errors": self.errors(),
@@ -543,6 +548,22 @@ def _accumulate(root: Node, acc: dict, with_hist: bool) -> None:
         kids = list(node.kids.values())
         if kids:
             stack.extend((k, below) for k in kids)
+
+
+def _add_open_frames(ts: ThreadState, acc: dict) -> None:
+    now = time.perf_counter_ns()
+    frames = list(ts.stack)[1:]  # [node, start ns, callee ns], outermost first; [0] is the sentinel
+    active: set = set()
+    for i, (node, t0, child) in enumerate(frames):
+        elapsed = now - t0
+        inner = now - frames[i + 1][1] if i + 1 < len(frames) else 0
+        row = acc.get(node.fn)
+        if row is None:
+            row = acc[node.fn] = [0, 0, 0, array("q"), []]
+        row[2] += max(0, elapsed - child - inner)
+        if node.fn not in active:
+            row[1] += elapsed
+            active.add(node.fn)
 
 
 def _first_line(fn: Any) -> int:

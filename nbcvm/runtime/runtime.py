@@ -59,7 +59,9 @@ class ModuleInstance:
     is_native = False
 
     def __init__(self, runtime: "Runtime", module: Module):
-        infos = verify(module)
+        if not module.verified:  # a Module never changes, so one verification serves every runtime
+            module.verified.append(verify(module))
+        infos = module.verified[0]
         self.runtime = runtime
         self.module = module
         self.name = module.name
@@ -224,7 +226,8 @@ class Runtime:
         t0 = time.perf_counter()
         result, error, code = None, None, 0
         try:
-            self.run_init(inst)
+            with self.imports.initialising(inst.name):
+                self.run_init(inst)
             result = self.executor(self, fn, args)
             code = exit_code_of(result)
         except ExitProgram as e:

@@ -102,7 +102,8 @@ class Metric:
     name: str
     unit: str  # bytes | count
     values: tuple[int, ...]
-    verdict: Verdict | None  # None: not available on this platform
+    verdict: Verdict | None  # None: not measured (see note)
+    note: str = ""
 
     @property
     def deltas(self) -> tuple[int, ...]:
@@ -116,6 +117,8 @@ class Metric:
         v = self.verdict
         d: dict[str, Any] = {"name": self.name, "unit": self.unit, "values": list(self.values),
                              "deltas": list(self.deltas), "verdict": v.verdict if v else "n/a"}
+        if v is None:
+            d["reason"] = self.note
         if v is not None:
             d.update(slope=round(v.slope, 4), fitted_growth=round(v.fitted_growth, 2),
                      relative_growth=round(v.relative_growth, 6), growth=v.growth, consistent=v.consistent,
@@ -464,6 +467,9 @@ def _store(series: _Series, i: int, snap: dict, rt: Any, proc: _Process) -> None
 
 
 _UNITS = {"handles": "count", "fds": "count", "threads": "count"}
+_NOT_MEASURED = {"traced_bytes": "tracemalloc is off (--no-tracemalloc)",
+                 "uss": "USS not available here (psutil memory_full_info)",
+                 "fds": "no open-descriptor count on this platform"}
 
 
 def _metrics(series: _Series, n: int, cfg: LeakConfig) -> tuple[Metric, ...]:
@@ -473,7 +479,7 @@ def _metrics(series: _Series, n: int, cfg: LeakConfig) -> tuple[Metric, ...]:
         unit = "count" if name in _UNITS or (name.startswith("handles.") and not name.endswith(".bytes")) \
             else "bytes"
         if any(v == _UNAVAILABLE for v in values):
-            out.append(Metric(name, unit, (), None))
+            out.append(Metric(name, unit, (), None, _NOT_MEASURED.get(name, "not available")))
             continue
         out.append(Metric(name, unit, values, judge(values, cfg.threshold, MIN_GROWTH.get(name, 1))))
     return tuple(out)

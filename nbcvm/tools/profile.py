@@ -202,7 +202,8 @@ class AlertEngine:
                 return g.max if g is not None else 0
             return None
         if rule.scope == "fn":
-            f = mon.function(rule.target)
+            live_stat = FN_STATS[rule.stat][1]
+            f = mon.function(rule.target, with_hist=not live_stat, running=not final)
             if f is None:
                 return 0.0 if rule.stat == "calls" else None
             s = rule.stat

@@ -307,3 +307,19 @@ def test_nbc_run_finds_modules_via_path_option_and_nbcpath(tmp_path, monkeypatch
     monkeypatch.delenv("NBCPATH")
     assert main(["run", str(prog_dir / "app.nbc")]) == 1
     assert "no module named 'lib'" in capfd.readouterr().err
+
+
+def test_init_cycle_through_the_program_itself_is_detected(tmp_path):
+    """The program's own init counts as loading: b's init calling back into it is a cycle."""
+    (tmp_path / "a.nbc").write_text(
+        ".module a\n.import b\n.global ready false\n.func init\n    call b.f 0\n    pop\n    push true\n"
+        "    gstore ready\n    push 0\n    ret\n.end\n.func g\n    gload ready\n    ret\n.end\n"
+        ".func main\n    push 0\n    ret\n.end\n")
+    (tmp_path / "b.nbc").write_text(
+        ".module b\n.import a\n.func init\n    call a.g 0\n    print\n    push 0\n    ret\n.end\n"
+        ".func f\n    push 1\n    ret\n.end\n")
+    from nbcvm.tools.run import RunConfig, run_program
+    import io
+
+    outcome = run_program(RunConfig(str(tmp_path / "a.nbc")), stdout=io.StringIO())
+    assert outcome.error.type_name == "ImportError" and "a -> b -> a" in outcome.error.message

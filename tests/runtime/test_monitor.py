@@ -355,3 +355,18 @@ def test_live_snapshot_and_gauges():
     assert snap["opcodes"]["inc"][0] == 1000
     assert mon.gauges["rss"].value > 0
     assert mon.gauges["handles"].value >= 0
+
+
+def test_running_calls_count_in_live_figures():
+    rt = Runtime(stdout=io.StringIO())
+    inst = rt.instantiate(assemble(textwrap.dedent(LOOP.replace("push 1000", "push 30000")), "t.nbc"))
+    mon = PerformanceMonitor("function")
+    seen = []
+    mon.tick_listeners.append(lambda m, meter: seen.append((m.function("main", running=True),
+                                                            m.function("main"))))
+    profiled.install(rt, mon)
+    rt.run_main(inst, [])
+    assert seen, "the tick listener ran while main was running"
+    live, done = seen[0]
+    assert done is None  # main had not returned yet
+    assert live.calls == 1 and live.inclusive_ns > 0 and live.exclusive_ns == live.inclusive_ns
