@@ -45,10 +45,6 @@ def once(program: str, arg: str, level: str | None) -> float:
     return dt
 
 
-def best(program: str, arg: str, level: str | None, n: int) -> float:
-    return min(once(program, arg, level) for _ in range(n))
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=5, help="repeats (best of n)")
@@ -57,10 +53,14 @@ def main() -> int:
     rows = []
     for program, arg in CASES:
         once(program, arg, None)  # warm caches (imports, numpy-free paths)
-        plain = best(program, arg, None, a.n)
-        fn_level = best(program, arg, "function", a.n)
-        op_level = best(program, arg, "opcode", a.n)
-        plain_after = best(program, arg, None, a.n)
+        times: dict[str, list[float]] = {"plain": [], "function": [], "opcode": [], "plain_after": []}
+        for _ in range(a.n):  # interleaved, so a busy machine slows every mode alike
+            times["plain"].append(once(program, arg, None))
+            times["function"].append(once(program, arg, "function"))
+            times["opcode"].append(once(program, arg, "opcode"))
+            times["plain_after"].append(once(program, arg, None))
+        plain, fn_level, op_level, plain_after = (min(times[k]) for k in ("plain", "function", "opcode",
+                                                                          "plain_after"))
         rows.append({"program": f"{program} {arg}", "plain_s": plain, "function_s": fn_level,
                      "opcode_s": op_level, "plain_after_s": plain_after,
                      "function_ratio": fn_level / plain, "opcode_ratio": op_level / plain,

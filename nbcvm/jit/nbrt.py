@@ -38,7 +38,7 @@ IMAX = 9223372036854775807
 TWO53 = 9007199254740992
 
 
-@njit(cache=True)
+@njit("void(int64[::1], int64, int64)", cache=True)
 def record(st, fid, pc):
     k = st[7]
     i = FRAMES + 2 * k
@@ -48,7 +48,7 @@ def record(st, fid, pc):
     st[7] = k + 1
 
 
-@njit(cache=True)
+@njit("void(int64[::1], int64, int64)", cache=True)
 def fail(st, fid, pc):
     """An instruction failed: the wrapper re-runs it in Python to raise the exact error."""
     st[1] = OPERR
@@ -56,14 +56,14 @@ def fail(st, fid, pc):
     record(st, fid, pc)
 
 
-@njit(cache=True)
+@njit("void(int64[::1], int64, int64, int64)", cache=True)
 def depth_error(st, fid, pc, frames):
     st[1] = DEPTH
     st[2] = frames
     record(st, fid, pc)
 
 
-@njit(cache=True)
+@njit("int64(int64[::1], int64, int64, int64)", cache=True)
 def tick(st, fid, pc, depth):
     """The fuel countdown ran out: ``meter.tick`` (fuel, deadline, hooks) in Python."""
     with objmode(rc="int64"):
@@ -74,7 +74,7 @@ def tick(st, fid, pc, depth):
     return rc
 
 
-@njit(cache=True)
+@njit("int64(int64[::1], int64, int64, int64)", cache=True)
 def print_i(st, v, fid, pc):
     with objmode(rc="int64"):
         rc = H.print_value(int(v))
@@ -84,7 +84,7 @@ def print_i(st, v, fid, pc):
     return rc
 
 
-@njit(cache=True)
+@njit("int64(int64[::1], float64, int64, int64)", cache=True)
 def print_f(st, v, fid, pc):
     with objmode(rc="int64"):
         rc = H.print_value(float(v))
@@ -94,7 +94,7 @@ def print_f(st, v, fid, pc):
     return rc
 
 
-@njit(cache=True)
+@njit("int64(int64[::1], boolean, int64, int64)", cache=True)
 def print_b(st, v, fid, pc):
     with objmode(rc="int64"):
         rc = H.print_value(bool(v))
@@ -104,7 +104,7 @@ def print_b(st, v, fid, pc):
     return rc
 
 
-@njit(cache=True)
+@njit("int64(int64[::1], float64[::1], int64[::1], float64[::1], int64, int64[::1], float64[::1], int64, int64, int64)", cache=True)
 def deep(st, sf, gi, gf, sid, ia, fa, depth, fid, pc):
     """Run a call in the interpreter (too many native frames nested); result in st[9]/sf[2]."""
     with objmode(rc="int64"):
@@ -115,7 +115,7 @@ def deep(st, sf, gi, gf, sid, ia, fa, depth, fid, pc):
     return rc
 
 
-@njit(cache=True)
+@njit("boolean(int64, int64)", cache=True)
 def mul_ovf(a, b):
     """True if a * b does not fit in int64 (exact; no wrapping arithmetic)."""
     f = float(a) * float(b)
@@ -134,7 +134,7 @@ def mul_ovf(a, b):
     return b < -(IMAX // -a)  # ceil(IMAX / a), a < 0
 
 
-@njit(cache=True)
+@njit("float64(int64, int64)", cache=True)
 def int_truediv(a, b):
     """a / b for ints, correctly rounded like Python (b != 0)."""
     if -TWO53 <= a <= TWO53 and -TWO53 <= b <= TWO53:
@@ -144,7 +144,7 @@ def int_truediv(a, b):
     return r
 
 
-@njit(cache=True)
+@njit("int64(int64, float64)", cache=True)
 def cmp_if(i, f):
     """Compare int i with float f exactly: -1, 0, 1, or 2 when f is nan."""
     if f != f:

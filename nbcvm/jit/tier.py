@@ -64,6 +64,7 @@ class JitManager:
         self.events: list[dict] = []
         self.samples: dict[Any, int] = {}
         self.translated: set = set()
+        self.numba_tried: set = set()
         self.nb = None  # the numba tier (nbtier.NumbaTier), made on first need
         self.t0 = time.perf_counter()
         if mode == "auto":
@@ -131,8 +132,63 @@ class JitManager:
         elif self.nb is not None or self.numba_enabled:
             self._maybe_numba(fn, c)
 
+    # -- the numba tier ------------------------------------------------------------------
+    startup_estimate = 2.0  # seconds: importing numba and its first compile-or-load (measured: scripts/bench_jit.py)
+    compile_estimate = 1.0  # seconds per closure compiled cold; a cache hit costs ~0.05
+
+    def numba_tier(self):
+        if self.nb is None:
+            from nbcvm.jit.nbtier import NumbaTier
+
+            self.nb = NumbaTier(self, self.cache_dir)
+        return self.nb
+
+    def want_numba(self, fn: Any) -> bool:
+        """Install the numba wrapper on a translated function if it could be numeric."""
+        if not self.numba_enabled or fn.jit_state is None:
+            return False
+        if self.nb is not None and fn in self.nb.wrappers:
+            return True
+        from nbcvm.jit.nbtier import static_reason
+        from nbcvm.lazy import NUMBA
+
+        reason = static_reason(fn)
+        if reason is not None:
+            self.decide(fn, "python", f"numba: {reason}")
+            return False
+        if not NUMBA.available:
+            self.numba_enabled = False
+            self.decide(fn, "python", f"numba unavailable: {NUMBA.reason}")
+            self.event("numba-unavailable", fn.qualname, str(NUMBA.reason))
+            return False
+        try:
+            return self.numba_tier().install(fn)
+        except Exception as e:  # noqa: BLE001 - never break the program: stay in the Python tier
+            self.numba_enabled = False
+            self.decide(fn, "python", f"numba tier failed to start: {type(e).__name__}: {e}")
+            self.event("numba-failed", fn.qualname, f"{type(e).__name__}: {e}")
+            self._fallback(fn, e)
+            return False
+
+    def numba_due(self, fn: Any, samples: int) -> bool:
+        """Has ``fn`` spent enough fuel to pay for compiling it?  (ski-rental: fuel >= cost * rate)"""
+        from nbcvm.runtime.limits import CHECK_INTERVAL
+
+        m = self.rt.meter
+        elapsed = max(1e-3, time.perf_counter() - m.started)
+        rate = m.steps / elapsed  # instructions per second so far
+        cost = self.compile_estimate + (0.0 if self.nb is not None else self.startup_estimate)
+        if self.nb is not None and self.nb.compiles + self.nb.cache_hits:
+            n = self.nb.compiles + self.nb.cache_hits
+            cost = self.nb.compile_seconds / n
+        return samples * CHECK_INTERVAL >= cost * rate
+
     def _maybe_numba(self, fn: Any, c: int) -> None:
-        return None  # the numba tier hooks in here (nbtier)
+        if fn.jit_state is None or fn in self.numba_tried:
+            return
+        if self.numba_due(fn, c):
+            self.numba_tried.add(fn)
+            self.want_numba(fn)
 
     # -- promotion --------------------------------------------------------------------
     def promote(self, fn: Any) -> bool:
@@ -174,6 +230,8 @@ class JitManager:
         self.decide(fn, "python")
         self.event("translated", fn.qualname, f"{len(fn.code.code)} instructions",
                    time.perf_counter() - t0)
+        if self.mode == "eager":
+            self.want_numba(fn)
         return True
 
     def _fallback(self, fn: Any, err: BaseException) -> None:

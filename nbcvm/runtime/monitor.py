@@ -253,19 +253,38 @@ class Histogram:
 
 
 class Node:
-    """One call path in a thread's call tree (the root has ``fn is None``)."""
+    """One call path in a thread's call tree (the root has ``fn is None``).
 
-    __slots__ = ("fn", "parent", "kids", "calls", "incl", "excl", "samples", "hist", "depth")
+    The loop only appends each completed call's inclusive duration to
+    ``samples`` (ns); everything else is derived: calls = samples taken,
+    inclusive = their sum, exclusive = inclusive minus the children's
+    inclusive (a child's calls lie inside its parent's, so on one path this
+    is exact).  Big sample buffers are folded into ``hist`` at meter ticks.
+    """
+
+    __slots__ = ("fn", "parent", "kids", "samples", "hist", "flushed_n", "flushed_ns", "depth")
 
     def __init__(self, fn: Any, parent: "Node | None"):
         self.fn, self.parent = fn, parent
         self.kids: dict[Any, Node] = {}
-        self.calls = 0
-        self.incl = 0  # ns, summed over every activation on this path
-        self.excl = 0  # ns
-        self.samples = array("q")  # per-call inclusive ns, flushed into ``hist`` at meter ticks
+        self.samples = array("q")  # per-call inclusive ns of completed calls
         self.hist: Histogram | None = None
+        self.flushed_n = 0
+        self.flushed_ns = 0
         self.depth = 0 if parent is None else parent.depth + 1
+
+    @property
+    def calls(self) -> int:
+        """Completed calls on this path."""
+        return len(self.samples) + self.flushed_n
+
+    @property
+    def incl(self) -> int:
+        return sum(self.samples) + self.flushed_ns
+
+    @property
+    def excl(self) -> int:
+        return self.incl - sum(k.incl for k in list(self.kids.values()))
 
     def child(self, fn: Any) -> "Node":
         n = self.kids.get(fn)
@@ -274,11 +293,12 @@ class Node:
         return n
 
     def flush(self) -> None:
-        if len(self.samples) > NODE_SAMPLE_FLUSH:
-            s, self.samples = self.samples, array("q")
-            if self.hist is None:
-                self.hist = Histogram()
-            self.hist.extend(s)
+        s, self.samples = self.samples, array("q")
+        if self.hist is None:
+            self.hist = Histogram()
+        self.flushed_n += len(s)
+        self.flushed_ns += sum(s)
+        self.hist.extend(s)
 
     def histogram(self) -> Histogram:
         h = Histogram()
@@ -301,7 +321,7 @@ class ThreadState:
     def __init__(self, ident: int, name: str, record_events: bool, max_events: int):
         self.ident, self.name = ident, name
         self.root = Node(None, None)
-        self.stack: list[list] = [[self.root, time.perf_counter_ns(), 0]]  # [node, start ns, callee ns]
+        self.stack: list[tuple] = [(self.root, time.perf_counter_ns())]  # (node, start ns) of open calls
         self.pcs: dict[Any, tuple[list[int], list[int]]] = {}  # Fn -> (counts per pc, ns per pc)
         self.errors = 0
         self.peak_depth = 0
@@ -401,7 +421,7 @@ class PerformanceMonitor:
                 ts.last_flush = steps
                 for node in ts.root.walk():
                     if len(node.samples) > NODE_SAMPLE_FLUSH:
-                        node.flush()
+                        node.flush()  # the loop appends to the new buffer from its next return
             ev = ts.events
             if ev is not None and len(ev) > ts.max_events:
                 del ev[ts.max_events:]
@@ -446,9 +466,7 @@ class PerformanceMonitor:
         """
         acc: dict[Any, list] = {}
         for ts in self.thread_list():
-            _accumulate(ts.root, acc, with_hist)
-            if running:
-                _add_open_frames(ts, acc)
+            _accumulate(ts.root, acc, with_hist, _open_frames(ts) if running else None)
         out = []
         for fn, (calls, incl, excl, samples, hists) in acc.items():
             h = Histogram()
@@ -473,8 +491,9 @@ class PerformanceMonitor:
         return FunctionStats(name, name, "*", "*", 0, sum(f.calls for f in found),
                              sum(f.inclusive_ns for f in found), sum(f.exclusive_ns for f in found), h)
 
-    def total_calls(self) -> int:
-        return sum(n.calls for ts in self.thread_list() for n in ts.nodes())
+    def total_calls(self, running: bool = False) -> int:
+        done = sum(n.calls for ts in self.thread_list() for n in ts.nodes())
+        return done + (sum(len(ts.stack) - 1 for ts in self.thread_list()) if running else 0)
 
     def pc_counts(self) -> dict[Any, tuple[list[int], list[int]]]:
         """Fn -> (counts per pc, ns per pc), summed over threads."""
@@ -524,9 +543,29 @@ class PerformanceMonitor:
                 "memory": rt.meter.memory if rt is not None else 0, "functions": funcs, "opcodes": ops}
 
 
-def _accumulate(root: Node, acc: dict, with_hist: bool) -> None:
-    # depth first, carrying the set of functions active above each node (for inclusive time);
-    # per-call samples are gathered per function and made into one histogram at the end
+def _open_frames(ts: ThreadState) -> dict[int, list[int]]:
+    """id(node) -> [open activations, ns they have run so far] for calls not yet returned."""
+    now = time.perf_counter_ns()
+    out: dict[int, list[int]] = {}
+    for node, t0 in list(ts.stack)[1:]:  # [0] is the sentinel
+        row = out.setdefault(id(node), [0, 0])
+        row[0] += 1
+        row[1] += now - t0
+    return out
+
+
+def _accumulate(root: Node, acc: dict, with_hist: bool, open_: dict[int, list[int]] | None = None) -> None:
+    """Add a thread's tree into ``acc``: fn -> [calls, inclusive ns, exclusive ns, samples, histograms]."""
+    incl: dict[int, int] = {}
+    none = (0, 0)
+
+    def inclusive(n: Node) -> int:
+        v = incl.get(id(n))
+        if v is None:
+            v = incl[id(n)] = n.incl + (open_.get(id(n), none)[1] if open_ else 0)
+        return v
+
+    # depth first, carrying the set of functions active above each node (for inclusive time)
     stack: list[tuple[Node, frozenset]] = [(k, frozenset()) for k in list(root.kids.values())]
     while stack:
         node, above = stack.pop()
@@ -534,10 +573,12 @@ def _accumulate(root: Node, acc: dict, with_hist: bool) -> None:
         row = acc.get(fn)
         if row is None:
             row = acc[fn] = [0, 0, 0, array("q"), []]
-        row[0] += node.calls
-        row[2] += node.excl
+        kids = list(node.kids.values())
+        mine = inclusive(node)
+        row[0] += node.calls + (open_.get(id(node), none)[0] if open_ else 0)
+        row[2] += mine - sum(inclusive(k) for k in kids)
         if fn not in above:
-            row[1] += node.incl
+            row[1] += mine
             below = above | {fn}
         else:
             below = above
@@ -545,25 +586,8 @@ def _accumulate(root: Node, acc: dict, with_hist: bool) -> None:
             row[3].extend(node.samples)
             if node.hist is not None:
                 row[4].append(node.hist)
-        kids = list(node.kids.values())
         if kids:
             stack.extend((k, below) for k in kids)
-
-
-def _add_open_frames(ts: ThreadState, acc: dict) -> None:
-    now = time.perf_counter_ns()
-    frames = list(ts.stack)[1:]  # [node, start ns, callee ns], outermost first; [0] is the sentinel
-    active: set = set()
-    for i, (node, t0, child) in enumerate(frames):
-        elapsed = now - t0
-        inner = now - frames[i + 1][1] if i + 1 < len(frames) else 0
-        row = acc.get(node.fn)
-        if row is None:
-            row = acc[node.fn] = [0, 0, 0, array("q"), []]
-        row[2] += max(0, elapsed - child - inner)
-        if node.fn not in active:
-            row[1] += elapsed
-            active.add(node.fn)
 
 
 def _first_line(fn: Any) -> int:

@@ -40,7 +40,7 @@ import sys
 import time
 import tracemalloc
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -374,6 +374,7 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
     t0 = time.perf_counter()
     if own_tracing:
         tracemalloc.start(1)
+    tracing = cfg.trace_python and tracemalloc.is_tracing()  # a host may trace already: then use it
     try:
         rt.meter.start_clock()
         rt.run_init(inst)
@@ -399,9 +400,9 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
             snap = rt.resources.snapshot()
             if post == 0:  # baselines of the site diffs: made before the first sample, so they are in it
                 first_snap, first_globals = snap, _global_bytes(rt)
-                if tracemalloc.is_tracing():
+                if tracing:
                     py_first = tracemalloc.take_snapshot()
-            _store(series, post, snap, rt, proc)
+            _store(series, post, snap, rt, proc, tracing)
             done = post + 1
             rss = series.cols["rss"][post]
             peak_rss = max(peak_rss, rss)
@@ -411,7 +412,7 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
             if cfg.max_rss is not None and rss > cfg.max_rss:
                 over_at = k + 1
                 break
-        py_last = tracemalloc.take_snapshot() if tracemalloc.is_tracing() and py_first is not None else None
+        py_last = tracemalloc.take_snapshot() if tracing and py_first is not None else None
         last_snap = rt.resources.snapshot()
         last_globals = _global_bytes(rt)
     finally:
@@ -453,10 +454,10 @@ def _grace(rt: Any) -> float:
     return 10.0 if d is None else max(0.0, d - time.perf_counter())
 
 
-def _store(series: _Series, i: int, snap: dict, rt: Any, proc: _Process) -> None:
+def _store(series: _Series, i: int, snap: dict, rt: Any, proc: _Process, tracing: bool) -> None:
     cols = series.cols
     # tracemalloc first: nothing the other readings allocate is counted
-    cols["traced_bytes"][i] = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else _UNAVAILABLE
+    cols["traced_bytes"][i] = tracemalloc.get_traced_memory()[0] if tracing else _UNAVAILABLE
     cols["handles"][i] = snap["live"]
     cols["handle_bytes"][i] = snap["bytes"]
     for kind, v in snap["kinds"].items():
@@ -482,7 +483,26 @@ def _metrics(series: _Series, n: int, cfg: LeakConfig) -> tuple[Metric, ...]:
             out.append(Metric(name, unit, (), None, _NOT_MEASURED.get(name, "not available")))
             continue
         out.append(Metric(name, unit, values, judge(values, cfg.threshold, MIN_GROWTH.get(name, 1))))
-    return tuple(out)
+    return tuple(_uss_needs_rss(out))
+
+
+def _uss_needs_rss(metrics: list[Metric]) -> list[Metric]:
+    """USS alone is no leak: a new private page raises RSS too.
+
+    USS also moves when *other* processes map or unmap the same files (library
+    pages turn private when the last other user exits), with RSS unchanged --
+    so a USS "leak" counts only when RSS grew by its minimum as well.
+    """
+    by = {m.name: m for m in metrics}
+    uss, rss = by.get("uss"), by.get("rss")
+    if uss is None or not uss.leak or rss is None or rss.verdict is None:
+        return metrics
+    rv = rss.verdict
+    if max(rv.growth, rv.fitted_growth) >= MIN_GROWTH["rss"]:
+        return metrics
+    v = replace(uss.verdict, verdict="clean", reason="USS moved but RSS did not: pages changed sharing, "
+                "not an allocation")
+    return [replace(m, verdict=v) if m is uss else m for m in metrics]
 
 
 # -- sites -----------------------------------------------------------------------------

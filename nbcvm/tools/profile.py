@@ -24,7 +24,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Protocol
 
 from nbcvm.errors import UsageError
 from nbcvm.runtime.monitor import PerformanceMonitor
@@ -455,7 +455,7 @@ def file_sha256(path: str | Path) -> str:
 # Running
 
 
-class Live:
+class Live(Protocol):
     """What ``profile_program`` needs from a live view (``report.profile_render.LiveView``)."""
 
     def start(self, mon: PerformanceMonitor) -> None: ...
@@ -464,7 +464,7 @@ class Live:
 
 
 def profile_program(cfg: ProfileConfig, stdout: IO[str] | None = None, *,
-                    on_alert: Callable[[Alert], None] | None = None, live: Any = None) -> ProfileReport:
+                    on_alert: Callable[[Alert], None] | None = None, live: Live | None = None) -> ProfileReport:
     """Load, verify and run a program under the monitor; InputError/UsageError propagate (exit 2)."""
     from nbcvm.vm import profiled
 
@@ -633,13 +633,13 @@ def _threads(mon: PerformanceMonitor) -> tuple[tuple[ThreadRow, ...], tuple]:
             fn = node.fn
             if node.depth > MAX_TREE_DEPTH:
                 continue
-            excl, calls = node.excl, node.calls
-            if node.depth == MAX_TREE_DEPTH:
-                excl = sum(n.excl for n in node.walk())
+            incl, calls = node.incl, node.calls
+            # at the depth cap the whole subtree folds into this node: its self time is all of it
+            excl = incl if node.depth == MAX_TREE_DEPTH else node.excl
             nid = len(tree)
             ids[id(node)] = nid
             tree.append(TreeNode(nid, parent, fn.qualname, fn.inst.module.source, _line0(fn), calls,
-                                 node.incl / 1e9, excl / 1e9, node.depth - 1))
+                                 incl / 1e9, excl / 1e9, node.depth - 1))
             kids = sorted(node.kids.values(), key=lambda n: -n.incl)
             stack.extend((k, nid) for k in reversed(kids))
         instr = sum(sum(c) for c, _ in ts.pcs.values())

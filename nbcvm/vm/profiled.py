@@ -106,13 +106,9 @@ def uninstall(rt: Any, mon: PerformanceMonitor) -> None:
 
 
 def _close(stk: list, now: int, ev: list | None) -> None:
-    """Pop the innermost timing frame and account for it."""
-    node, t0, child = stk.pop()
-    d = now - t0
-    node.incl += d
-    node.excl += d - child
-    node.samples.append(d)
-    stk[-1][2] += d
+    """Pop the innermost open call and record its duration."""
+    node, t0 = stk.pop()
+    node.samples.append(now - t0)
     if ev is not None:
         ev.append((node, t0, now))
 
@@ -146,10 +142,9 @@ def execute(rt: Any, fn: Fn, args: list, mon: PerformanceMonitor) -> Any:
     maxdepth = m.max_depth - base_depth - 1
     depth = peak = 0
     ncalls = 1
-    node = stk[-1][0].child(fn)
-    node.calls += 1
+    ev = ts.events  # the timeline, or None (re-read after each tick: the cap may switch it off)
     t = clk()
-    stk.append([node, t, 0])
+    stk.append((stk[-1][0].child(fn), t))
     if base_depth + 1 > ts.peak_depth:
         ts.peak_depth, ts.peak_fn = base_depth + 1, fn
     stacks = m.stacks
@@ -174,6 +169,7 @@ def execute(rt: Any, fn: Fn, args: list, mon: PerformanceMonitor) -> Any:
                 if pc == BUDGET:
                     pc = m.tick(fn, depth + base_depth)
                     maxdepth = m.max_depth - base_depth - 1  # a host may change limits mid-run
+                    ev = ts.events
                     t = clk()
                     continue
                 cpc = -2 - pc
@@ -208,12 +204,10 @@ def execute(rt: Any, fn: Fn, args: list, mon: PerformanceMonitor) -> Any:
                             ops = fn.compile(m)
                         now = clk()
                     ctrl = fn.ctrl
-                    node = stk[-1][0]
-                    kid = node.kids.get(fn)
+                    kid = stk[-1][0].kids.get(fn)
                     if kid is None:
-                        kid = node.child(fn)
-                    kid.calls += 1
-                    stk.append([kid, now, 0])
+                        kid = stk[-1][0].child(fn)
+                    stk.append((kid, now))
                     m.budget -= fn.entry_cost
                     if m.budget < 0:
                         m.resume, pc = 0, BUDGET
@@ -225,13 +219,8 @@ def execute(rt: Any, fn: Fn, args: list, mon: PerformanceMonitor) -> Any:
                     if counting:
                         tm[cpc] += now - t
                         t = now
-                    node, t0, child = stk.pop()
-                    d = now - t0
-                    node.incl += d
-                    node.excl += d - child
-                    node.samples.append(d)
-                    stk[-1][2] += d
-                    ev = ts.events
+                    node, t0 = stk.pop()
+                    node.samples.append(now - t0)
                     if ev is not None:
                         ev.append((node, t0, now))
                     if not depth:
@@ -272,7 +261,7 @@ def execute(rt: Any, fn: Fn, args: list, mon: PerformanceMonitor) -> Any:
                     if not depth:
                         raise err from None
                     depth -= 1
-                    _close(stk, clk(), ts.events)  # the frame the error unwinds out of
+                    _close(stk, clk(), ev)  # the frame the error unwinds out of
                     fn, ops, ctrl, r, epc, _, _, cnt, tm = frames.pop()
                     epc -= 1  # the call instruction
                 t = clk()

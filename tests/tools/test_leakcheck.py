@@ -246,3 +246,18 @@ def test_bad_configs():
         _check(EX / "hello.nbc", entry="nope")
     with pytest.raises(UsageError, match="argument"):
         _check(EX / "fib.nbc")
+
+
+def test_uss_moving_without_rss_is_not_a_leak():
+    """Other processes unmapping shared libraries turn our pages private: USS jumps, RSS does not."""
+    from nbcvm.tools.leakcheck import Metric, _uss_needs_rss
+
+    uss_vals = tuple(30_000_000 + 400_000 * i for i in range(10))
+    flat = (50_000_000,) * 10
+    uss = Metric("uss", "bytes", uss_vals, judge(uss_vals, min_growth=64 << 10))
+    assert uss.leak
+    out = _uss_needs_rss([Metric("rss", "bytes", flat, judge(flat, min_growth=64 << 10)), uss])
+    assert not out[1].leak and "RSS did not" in out[1].verdict.reason
+    grown = tuple(v + 20_000_000 for v in uss_vals)
+    out = _uss_needs_rss([Metric("rss", "bytes", grown, judge(grown, min_growth=64 << 10)), uss])
+    assert out[1].leak

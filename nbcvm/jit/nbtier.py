@@ -1,0 +1,479 @@
+"""The numba tier: compile numeric functions, cache them on disk, call them.
+
+A function gets a *wrapper* (installed as its ``F<i>`` and as its
+``Fn.jit_state``) once it is translated and could be numeric.  At a call the
+wrapper looks at the argument types and the types of the module globals the
+function may reach; for each new combination it infers types for the whole
+call closure (``analysis.infer``), generates one module of ``@njit``
+functions (``nbgen``), and compiles it -- or, if any part is not numeric,
+remembers that and runs the Python tier for those types from then on.  A
+compile failure is recorded once (event + decision) and never retried.
+
+Disk cache.  The generated source is written to
+``$NBCVM_JIT_CACHE`` or ``$XDG_CACHE_HOME/nbcvm/jit`` (default
+``~/.cache/nbcvm/jit``) as ``<module>_<function>_<key>.py``, where the key
+hashes the source text together with the numba, nbcvm and Python versions.
+The source embeds everything the code depends on -- each function's bytecode
+as translated, the constants' values, the callees (by the same rule), the
+argument and global types and the helper module's own hash -- so equal keys
+mean equal programs.  numba's ``cache=True`` keeps the machine code in
+``__pycache__`` beside that file: a second run compiles nothing.
+
+Calling compiled code.  The wrapper copies the meter's fuel countdown,
+max_depth and peak depth into the state array (``nbrt.py``), the numeric
+globals into two arrays, calls the entry function, and copies everything
+back -- also when it fails.  A failure comes back as a status: an
+instruction error is re-run in Python by the interpreter's own code for the
+exact error; a pending Python exception (from a tick, a print, a deep call)
+is raised; the compiled frames recorded while unwinding become NBC
+traceback entries, exactly as the interpreter would have listed them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from nbcvm import __version__
+from nbcvm.errors import ExitProgram, LimitExceeded, TraceEntry, VMError, from_host
+from nbcvm.isa import BY_CODE
+from nbcvm.jit import analysis, nbhost
+from nbcvm.jit.nbgen import NbGen, Spec, module_source
+from nbcvm.jit.pyrt import NEST
+from nbcvm.lazy import NUMBA, NUMPY
+from nbcvm.vm.ops_arith import BINOPS, bad_operands, binop_factory
+
+ST_SIZE = 16 + 2 * (400 + 8)
+ABI = 1  # bump when the calling convention between wrapper and compiled code changes
+_MISSING = object()
+_TYPES = {int: "i", float: "f", bool: "b"}
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("NBCVM_JIT_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nbcvm" / "jit"
+
+
+def static_reason(fn: Any) -> str | None:
+    """Why ``fn`` can never be numeric (None if it might be, depending on types)."""
+    if fn.info.regions:
+        return "has try regions"
+    consts, names = fn.inst.module.consts, fn.inst.module.names
+    for pc, (opc, args) in enumerate(fn.code.code):
+        if fn.info.depths[pc] is None:
+            continue
+        nm = BY_CODE[opc].name
+        if nm not in analysis.NB_OPS:
+            return f"pc {pc}: '{nm}' is not numeric"
+        if nm == "push" and analysis.tname(consts[args[0]]) not in analysis.NUMERIC:
+            return f"pc {pc}: a {type(consts[args[0]]).__name__} constant"
+        if nm == "call" and "." in names[args[0]]:
+            mod, _, f = names[args[0]].rpartition(".")
+            if mod != "math" or f not in analysis.NATIVES:
+                return f"pc {pc}: calls {names[args[0]]}"
+    return None
+
+
+class Compiled:
+    """One compiled call closure, entered through one function for one type key."""
+
+    def __init__(self, tier: "NumbaTier", ms: Any, specs: list[Spec], gmap: dict, disp: Any,
+                 sites: dict, np: Any):
+        self.tier, self.ms, self.specs, self.disp, self.sites, self.np = tier, ms, specs, disp, sites, np
+        self.meter = ms.rt.meter
+        self.G = ms.inst.globals
+        self.gi = [(g, t) for g, (arr, k, t) in sorted(gmap.items(), key=lambda x: x[1][1]) if arr == "i"]
+        self.gf = [g for g, (arr, k, t) in sorted(gmap.items(), key=lambda x: x[1][1]) if arr == "f"]
+        self.gmap_items = tuple(gmap.items())
+        self.pool: list = []
+        self.empty_i = np.zeros(0, np.int64)
+        self.empty_f = np.zeros(0, np.float64)
+
+    def run(self, args: tuple, D: int) -> Any:
+        np, m, G = self.np, self.meter, self.G
+        if self.pool:
+            st, sf = self.pool.pop()
+        else:
+            st, sf = np.zeros(ST_SIZE, np.int64), np.zeros(4, np.float64)
+        st[0] = m.budget
+        st[1] = st[3] = st[7] = 0
+        st[4] = m.peak_depth
+        st[8] = m.max_depth
+        gi = np.array([G[g] for g, _ in self.gi], np.int64) if self.gi else self.empty_i
+        gf = np.array([G[g] for g in self.gf], np.float64) if self.gf else self.empty_f
+        ctx = nbhost.Context(self.tier, self.ms, self.specs, self.gmap_items)
+        stack = nbhost.TLS.stack
+        stack.append(ctx)
+        try:
+            v = self.disp(*args, D, 0, st, sf, gi, gf)
+        finally:
+            stack.pop()
+            m.budget = int(st[0])
+            m.calls += int(st[3])
+            if st[4] > m.peak_depth:
+                m.peak_depth = int(st[4])
+            for k, (g, t) in enumerate(self.gi):
+                G[g] = bool(gi[k]) if t == "b" else int(gi[k])
+            for k, g in enumerate(self.gf):
+                G[g] = float(gf[k])
+        if st[1]:
+            err = self.error(st, sf, ctx)
+            self.pool.append((st, sf))
+            raise err
+        self.pool.append((st, sf))
+        return v
+
+    # -- errors -----------------------------------------------------------------------
+    def error(self, st, sf, ctx) -> BaseException:
+        status = int(st[1])
+        m = self.meter
+        fns = self.ms.fns
+        nfr = int(st[7])
+        cap = (len(st) - 16) // 2
+        frames = [(int(st[16 + 2 * k]), int(st[17 + 2 * k])) for k in range(min(nfr, cap))]
+        if status == 3:
+            return ExitProgram(int(st[2]))
+        if status == 2:
+            exc = ctx.pending
+            if isinstance(exc, ExitProgram) or not isinstance(exc, Exception):
+                return exc
+            err = exc if isinstance(exc, VMError) else from_host(exc)
+        elif status == 4:
+            err = LimitExceeded("depth", int(st[2]), m.max_depth, "frames")
+        else:
+            fid, pc = frames[0]
+            err = self.replay(fns[fid], fid, pc, st, sf)
+        entries = []
+        for k, (fid, pc) in enumerate(frames):
+            fn = fns[fid]
+            epc = fn.errpc.get(pc, pc) if k == 0 else pc
+            key = self.tier.frame_key()
+            if key not in err.seen_frames:
+                err.seen_frames.add(key)
+                entries.append(TraceEntry(fn.inst.name, fn.name, fn.inst.module.source, fn.line_of(epc), epc,
+                                          fn.op_at(epc)))
+        err.traceback[0:0] = entries[::-1]
+        return err
+
+    def replay(self, fn: Any, fid: int, pc: int, st, sf) -> VMError:
+        """Re-run the failed instruction with the interpreter's code: the exact same error."""
+        from nbcvm.jit.tier import _generic_handler
+
+        kind, what, types = self.sites[(fid, pc)]
+        vals: list = []
+        ki = kf = 0
+        for t in types:
+            if t == "f":
+                vals.append(float(sf[kf]))
+                kf += 1
+            else:
+                v = int(st[5 + ki])
+                vals.append(bool(v) if t == "b" else v)
+                ki += 1
+        try:
+            if kind == "native":
+                callee = fn.inst.resolve(f"math.{what}", len(vals))
+                callee.fn(*vals)
+            elif what in BINOPS:
+                binop_factory(what, "r", "r", "r")(0, 1, 0, 1, 0, 0, 0, None, None)(list(vals))
+            else:
+                opc, args = fn.code.code[pc]
+                h = _generic_handler(fn, pc, self.meter)
+                if what == "inc":
+                    r = [None] * (args[0] + 1)
+                    r[args[0]] = vals[0]
+                else:
+                    r = list(vals)
+                h(r)
+        except VMError as e:
+            return e
+        except Exception as e:  # noqa: BLE001 - mapped like the interpreter maps it
+            if isinstance(e, TypeError) and what in BINOPS:
+                return bad_operands(what, vals[0], vals[1])
+            return from_host(e)
+        return VMError("InternalError", f"jit: {what} at pc {pc} of {fn.qualname} failed in compiled "
+                       f"code but not when re-run")
+
+
+class NumbaTier:
+    """Per-runtime numba state: cache dir, helper module, compiled closures."""
+
+    def __init__(self, jit: Any, cache_dir: str | os.PathLike | None = None):
+        t0 = time.perf_counter()
+        self.jit = jit
+        self.rt = jit.rt
+        self.numba = NUMBA.get()
+        self.np = NUMPY.get()
+        self.cache_dir = self._prepare_dir(Path(cache_dir) if cache_dir else default_cache_dir())
+        self.nbrt_name = self._load_nbrt()
+        self.wrappers: dict[Any, Any] = {}
+        self._frame_keys = 0
+        self.compile_seconds = 0.0
+        self.compiles = 0
+        self.cache_hits = 0
+        jit.event("numba-loaded", "", f"numba {self.numba.__version__}, cache {self.cache_dir}",
+                  time.perf_counter() - t0)
+
+    def frame_key(self) -> int:
+        self._frame_keys += 1
+        return -self._frame_keys
+
+    # -- the cache directory -------------------------------------------------------------
+    def _prepare_dir(self, d: Path) -> Path:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            probe = d / f".probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+            return d
+        except OSError as e:
+            tmp = Path(tempfile.mkdtemp(prefix="nbcvm-jit-"))
+            self.jit.event("cache-unwritable", "", f"{d}: {e}; using {tmp}")
+            return tmp
+
+    def _write(self, path: Path, text: str) -> None:
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+
+    def _import(self, name: str, path: Path):
+        mod = sys.modules.get(name)
+        if mod is not None:
+            return mod
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        return mod
+
+    def _load_nbrt(self) -> str:
+        src = (Path(__file__).parent / "nbrt.py").read_text(encoding="utf-8")
+        h = hashlib.sha256((src + self.versions()).encode()).hexdigest()[:12]
+        name = f"nbcvm_nbrt_{h}"
+        path = self.cache_dir / f"{name}.py"
+        self._write(path, src)
+        self._import(name, path)
+        return name
+
+    def versions(self) -> str:
+        return f"abi {ABI}; nbcvm {__version__}; numba {self.numba.__version__}; python {sys.version.split()[0]}"
+
+    # -- wrappers ---------------------------------------------------------------------------
+    def install(self, fn: Any) -> bool:
+        """Give ``fn`` a numba wrapper (it compiles per type key at calls); False if never numeric."""
+        if fn in self.wrappers:
+            return True
+        reason = static_reason(fn)
+        if reason is None and getattr(getattr(self.rt, "errors", None), "faults", None):
+            reason = "fault injection is on (natives must stay observable)"
+        if reason is not None:
+            d = self.jit.decide(fn, "python", f"numba: {reason}")
+            del d
+            return False
+        ms = self.jit.module_ns(fn.inst)
+        idx = ms.index[fn.name]
+        py = ms.py.get(idx)
+        if py is None:
+            return False
+        w = self._wrapper(fn, ms, idx, py)
+        self.wrappers[fn] = w
+        ms.ns[f"F{idx}"] = w
+        from nbcvm.jit.pyrt import make_entry
+
+        fn.jit_state = make_entry(w)
+        return True
+
+    def _wrapper(self, fn: Any, ms: Any, idx: int, py: Any):
+        m = ms.rt.meter
+        G = ms.inst.globals
+        gused = tuple(sorted(self._globals_reached(ms, fn)))
+        compiled: dict[tuple, Any] = {}
+        slow = ms.slow
+        threads = getattr(ms.rt, "threads", None)
+        build = self.build
+
+        def w(*a):
+            args = a[:-2]
+            D = a[-2]
+            if D > m.max_depth or a[-1] > NEST:
+                return slow(fn, args, D, a[-1])
+            key = tuple([x.__class__ for x in args] + [G[g].__class__ for g in gused])
+            c = compiled.get(key, _MISSING)
+            if c is _MISSING:
+                c = compiled[key] = build(fn, ms, idx, args, key)
+            if c is None or (threads is not None and threads.live):
+                return py(*a)
+            return c.run(args, D)
+
+        return w
+
+    def _globals_reached(self, ms: Any, fn: Any) -> set[int]:
+        seen, work, out = set(), [fn], set()
+        names = fn.inst.module.names
+        while work:
+            f = work.pop()
+            if f in seen:
+                continue
+            seen.add(f)
+            for opc, args in f.code.code:
+                nm = BY_CODE[opc].name
+                if nm in ("gload", "gstore"):
+                    out.add(args[0])
+                elif nm == "call" and "." not in names[args[0]]:
+                    work.append(f.inst.fns[names[args[0]]])
+        return out
+
+    # -- compiling one closure ------------------------------------------------------------------
+    def build(self, fn: Any, ms: Any, idx: int, args: tuple, key: tuple) -> Compiled | None:
+        argtypes = tuple(_TYPES.get(x.__class__) for x in args)
+        label = f"{fn.qualname}({','.join(t or '?' for t in argtypes)})"
+        if None in argtypes:
+            return None
+        G = ms.inst.globals
+        gtypes = {g: analysis.tname(v) for g, v in enumerate(G)}
+        try:
+            specs = self.infer_closure(ms, idx, argtypes, gtypes)
+        except analysis.Ineligible as e:
+            self.jit.decide(fn, "python", f"numba {label}: {e}")
+            self.jit.event("numba-ineligible", fn.qualname, f"{label}: {e}")
+            return None
+        t0 = time.perf_counter()
+        try:
+            c = self.compile_closure(ms, specs, gtypes, label)
+        except Exception as e:  # noqa: BLE001 - any compile failure: Python tier, recorded once
+            self.jit.decide(fn, "python", f"numba {label} failed: {type(e).__name__}: {str(e)[:300]}")
+            self.jit.event("numba-failed", fn.qualname, f"{label}: {type(e).__name__}: {str(e)[:2000]}",
+                           time.perf_counter() - t0)
+            self.jit._fallback(fn, e)
+            return None
+        d = self.jit.decide(fn, "numba")
+        d.specs.append(label)
+        return c
+
+    def infer_closure(self, ms: Any, idx: int, argtypes: tuple, gtypes: dict) -> list[Spec]:
+        fns = ms.fns
+        specs: dict[tuple, Spec] = {}
+        order: list[Spec] = []
+        native_ok = self._native_ok
+
+        def get(i: int, at: tuple) -> Spec:
+            k = (i, at)
+            s = specs.get(k)
+            if s is None:
+                s = specs[k] = Spec(len(order), fns[i], i, at)
+                order.append(s)
+            return s
+
+        get(idx, argtypes)
+        for _final in (False, True):
+            changed = True
+            while changed:
+                changed = False
+                for s in list(order):
+                    f = s.fn
+                    reason = static_reason(f)
+                    if reason is not None:
+                        raise analysis.Ineligible(f"{f.qualname}: {reason}")
+
+                    def ret_of(name: str, at: tuple) -> str:
+                        return get(ms.index[name], at).ret
+
+                    try:
+                        facts = analysis.infer(f.code, f.info.depths, f.inst.module.consts, f.inst.module.names,
+                                               s.argtypes, gtypes, ret_of, native_ok)
+                    except analysis.Ineligible as e:
+                        raise analysis.Ineligible(f"{f.qualname}: {e}") from None
+                    s.facts = facts
+                    if facts.ret != s.ret:
+                        s.ret = facts.ret
+                        changed = True
+                    if len(order) != len(specs):
+                        changed = True
+            # functions that never return: any type will do for their (unused) results
+            undecided = [s for s in order if s.ret == "N"]
+            if not undecided:
+                break
+            for s in undecided:
+                s.ret = "i"
+        return order
+
+    def _native_ok(self, qualified: str) -> bool:
+        mod = qualified.rpartition(".")[0]
+        return mod == "math" and "math" in getattr(self.rt.imports, "natives", {})
+
+    def compile_closure(self, ms: Any, specs: list[Spec], gtypes: dict, label: str) -> Compiled:
+        used: set[int] = set()
+        for s in specs:
+            for opc, args in s.fn.code.code:
+                if BY_CODE[opc].name in ("gload", "gstore"):
+                    used.add(args[0])
+        gmap: dict[int, tuple[str, int, str]] = {}
+        ki = kf = 0
+        for g in sorted(used):
+            t = gtypes[g]
+            if t == "f":
+                gmap[g] = ("f", kf, t)
+                kf += 1
+            elif t in ("i", "b"):
+                gmap[g] = ("i", ki, t)
+                ki += 1
+        for s in specs:
+            s.fn.compile(self.rt.meter)  # run costs and the errpc table come from the interpreter's compile
+        by_key = {(s.idx, s.argtypes): s for s in specs}
+        funcs, sites = [], {}
+        for s in specs:
+            nf = NbGen(s, by_key, gmap, ms.index).generate()
+            funcs.append(nf)
+            for pc, site in nf.sites.items():
+                sites[(s.idx, pc)] = site
+        entry = specs[0]
+        header = f"{entry.fn.qualname} {' '.join(s.name + ':' + s.signature() for s in specs)}; {self.versions()}"
+        src = module_source(self.nbrt_name, funcs, header)
+        digest = hashlib.sha256(src.encode()).hexdigest()[:16]
+        safe = "".join(ch if ch.isalnum() else "_" for ch in f"{ms.inst.name}_{entry.fn.name}")
+        name = f"nbj_{safe}_{digest}"
+        path = self.cache_dir / f"{name}.py"
+        self._write(path, src)
+        t0 = time.perf_counter()
+        mod = self._import(name, path)
+        hits = misses = 0
+        nb = self.numba
+        for s in specs:
+            disp = getattr(mod, s.name)
+            disp.compile(nb.core.typing.templates.signature(*_sig_types(nb, s)))
+        for s in specs:
+            st = getattr(mod, s.name).stats
+            hits += sum(st.cache_hits.values())
+            misses += sum(st.cache_misses.values())
+        dt = time.perf_counter() - t0
+        self.compile_seconds += dt
+        kind = "numba-cache-hit" if misses == 0 and hits else "numba-compiled"
+        if kind == "numba-cache-hit":
+            self.cache_hits += 1
+        else:
+            self.compiles += 1
+        self.jit.event(kind, entry.fn.qualname, f"{label}: {len(specs)} function(s), {path.name}", dt)
+        return Compiled(self, ms, specs, gmap, getattr(mod, entry.name), sites, self.np)
+
+
+def _sig_types(nb: Any, s: Spec) -> list:
+    t = nb.types
+    m = {"i": t.int64, "f": t.float64, "b": t.boolean, "N": t.int64}
+    args = [m[x] for x in s.argtypes] + [t.int64, t.int64, t.Array(t.int64, 1, "C"), t.Array(t.float64, 1, "C"),
+                                         t.Array(t.int64, 1, "C"), t.Array(t.float64, 1, "C")]
+    return [m[s.ret]] + args
