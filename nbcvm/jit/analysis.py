@@ -103,6 +103,32 @@ def blocks(code, depths, regions) -> dict[int, Block]:
     return out
 
 
+def topo_order(blks: dict[int, Block]) -> list[int] | None:
+    """Blocks in topological order from block 0, or None if the flow graph has a cycle."""
+    state: dict[int, int] = {}  # 1 on the DFS stack, 2 done
+    post: list[int] = []
+    stack = [(0, iter(blks[0].succs))] if 0 in blks else []
+    if stack:
+        state[0] = 1
+    while stack:
+        b, it = stack[-1]
+        for s in it:
+            if s not in blks:
+                continue
+            st = state.get(s)
+            if st == 1:
+                return None
+            if st is None:
+                state[s] = 1
+                stack.append((s, iter(blks[s].succs)))
+                break
+        else:
+            stack.pop()
+            state[b] = 2
+            post.append(b)
+    return post[::-1]
+
+
 # ---------------------------------------------------------------------------
 # type inference for the numba tier
 

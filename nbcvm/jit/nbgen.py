@@ -195,19 +195,30 @@ class NbGen:
     def generate(self) -> NbFunction:
         code, depths = self.code, self.depths
         blks = analysis.blocks(code, depths, ())
-        plan = inline_plan(blks, code, {0})
-        inlined = set(plan.values())
+        topo = analysis.topo_order(blks)
         body = Emitter()
         self.e = body
-        for start in block_order(blks, inlined):
-            body.emit(2, f"if blk == {start}:", start)
-            cur = start
-            while True:
-                self.block(blks[cur], 3, plan.get(cur))
-                if cur not in plan:
-                    break
-                cur = plan[cur]
-        body.emit(2, f"return {self.dummy}", 0)
+        if topo is not None:
+            # no loops: the blocks run once each in topological order, with no dispatch loop --
+            # numba's type inference of a recursive function is much faster without back edges
+            self.dag = True
+            for start in topo:
+                body.emit(1, f"if blk == {start}:", start)
+                self.block(blks[start], 2, None)
+            body.emit(1, f"return {self.dummy}", 0)
+        else:
+            plan = inline_plan(blks, code, {0})
+            inlined = set(plan.values())
+            body.emit(1, "while True:", 0)
+            for start in block_order(blks, inlined):
+                body.emit(2, f"if blk == {start}:", start)
+                cur = start
+                while True:
+                    self.block(blks[cur], 3, plan.get(cur))
+                    if cur not in plan:
+                        break
+                    cur = plan[cur]
+            body.emit(2, f"return {self.dummy}", 0)
         head = Emitter()
         spec = self.spec
         params = [f"L{k}{t}" for k, t in enumerate(spec.argtypes)]
@@ -222,7 +233,6 @@ class NbGen:
         self.e = head
         self.charge(1, self.runcost[0], 0)
         head.emit(1, "blk = 0", 0)
-        head.emit(1, "while True:", 0)
         head.lines.extend(body.lines)
         src, _ = head.render()
         return NbFunction(src, self.sites)
@@ -245,13 +255,23 @@ class NbGen:
         self.materialize(stk, ind, b.end - 1)
         self.goto(ind, b.end, b.end - 1, follow, charge=False)
 
+    dag = False
+
     def goto(self, ind: int, target: int, pc: int, follow: int | None, charge: bool) -> None:
         if charge:
             self.charge(ind, self.runcost[target], target)
         if follow == target:
             return
         self.e.emit(ind, f"blk = {target}", pc)
-        self.e.emit(ind, "continue", pc)
+        if not self.dag:
+            self.e.emit(ind, "continue", pc)
+
+    def else_(self, ind: int, pc: int) -> int:
+        """After the taken side of a branch: where the fall-through side goes (indent)."""
+        if self.dag:
+            self.e.emit(ind, "else:", pc)
+            return ind + 1
+        return ind
 
     def compare(self, op: str, a: TEnt, b: TEnt, ind: int, pc: int) -> str:
         sym = BINOPS[op][0]
@@ -280,7 +300,7 @@ class NbGen:
             cond = f"not ({cond})"
         self.e.emit(ind, f"if {cond}:", pc)
         self.goto(ind + 1, target, pc + 1, None, charge=True)
-        self.goto(ind, pc + 2, pc + 1, follow, charge=True)
+        self.goto(self.else_(ind, pc), pc + 2, pc + 1, follow, charge=True)
 
     def arith(self, nm: str, a: TEnt, b: TEnt, ind: int, pc: int) -> tuple[str, str]:
         """Emit checks for a binary op; return (result expression, type)."""
@@ -454,7 +474,7 @@ class NbGen:
             cond = truth(a.expr, a.t)
             e.emit(ind, f"if {'not ' if nm == 'jf' else ''}{cond}:", pc)
             self.goto(ind + 1, args[0], pc, None, charge=True)
-            self.goto(ind, pc + 1, pc, follow, charge=True)
+            self.goto(self.else_(ind, pc), pc + 1, pc, follow, charge=True)
             return True
         elif nm == "ret":
             a = stk.pop()

@@ -25,14 +25,12 @@ def _spawn(c: InsCtx):
     supervised = c.op.name == "supervise"
 
     def h(r: list) -> int:
-        from nbcvm.vm.interp import execute
-
         callee = inst.fns[fname] if "." not in fname else inst.resolve(fname, nargs)
         if callee.is_native:
             raise VMError("TypeError", f"spawn needs an NBC function, {fname} is native")
         if callee.nparams != nargs:
             raise VMError("TypeError", f"{fname} takes {callee.nparams} argument(s), spawned with {nargs}")
-        t = rt.threads.spawn(callee, r[base:base + nargs], execute, supervised)
+        t = rt.threads.spawn(callee, r[base:base + nargs], rt.executor, supervised)  # the profiler's or JIT's loop too
         rt.resources.register("thread", t, 0, site, weak=True)
         r[base] = t
         return nxt

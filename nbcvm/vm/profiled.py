@@ -80,17 +80,7 @@ def install(rt: Any, mon: PerformanceMonitor) -> None:
     """Run everything ``rt`` executes (main, init, VM threads) under ``mon``."""
     mon.runtime = rt
     rt.executor = ProfiledExecutor(mon)
-    rt.meter.hooks.append(mon.on_tick)
-    threads = getattr(rt, "threads", None)
-    orig = getattr(threads, "spawn", None)
-    if orig is not None and not hasattr(orig, "_nbc_profiled"):
-        # the spawn handler passes interp.execute itself; route VM threads through the
-        # runtime's executor instead (an instance attribute on this runtime only)
-        def spawn(fn: Any, args: list, execute: Any = None, *rest: Any, **kw: Any) -> Any:
-            return orig(fn, args, rt.executor, *rest, **kw)
-
-        spawn._nbc_profiled = orig  # type: ignore[attr-defined]
-        threads.spawn = spawn
+    rt.meter.hooks.append(mon.on_tick)  # VM threads use rt.executor too (the spawn handler)
 
 
 def uninstall(rt: Any, mon: PerformanceMonitor) -> None:
@@ -99,10 +89,6 @@ def uninstall(rt: Any, mon: PerformanceMonitor) -> None:
     rt.executor = plain
     if mon.on_tick in rt.meter.hooks:
         rt.meter.hooks.remove(mon.on_tick)
-    threads = getattr(rt, "threads", None)
-    spawn = getattr(threads, "spawn", None)
-    if spawn is not None and hasattr(spawn, "_nbc_profiled"):
-        del threads.spawn  # back to the class's method
 
 
 def _close(stk: list, now: int, ev: list | None) -> None:

@@ -292,3 +292,30 @@ def test_thread_limit():
 def test_misuse(code, err):
     outcome, _, _ = run_src(f".func main\n{code}\npush 0\nret\n.end\n")
     assert err in outcome.error.message
+
+
+def test_spawned_threads_run_on_the_runtimes_executor():
+    import io
+    import textwrap
+
+    from nbcvm.asm.assembler import assemble
+    from nbcvm.runtime.runtime import Runtime
+    from nbcvm.vm import interp
+
+    src = textwrap.dedent("""
+    .func work n
+        load n
+        ret
+    .end
+    .func main
+        push 1
+        spawn work 1
+        join
+        ret
+    .end
+    """)
+    rt = Runtime(stdout=io.StringIO())
+    seen = []
+    rt.executor = lambda r, fn, a: (seen.append(fn.qualname), interp.execute(r, fn, a))[1]
+    rt.run_main(rt.instantiate(assemble(src, "t.nbc")), [])
+    assert seen == ["t.main", "t.work"]
