@@ -40,6 +40,7 @@ NBNEST = 400  # compiled frames nested per entry before a call goes to the inter
 DUMMY = {"i": "0", "f": "0.0", "b": "False", "N": "0"}
 NBTYPE = {"i": "int64", "f": "float64", "b": "boolean", "N": "int64"}
 INIT = {"i": "0", "f": "0.0", "b": "False"}
+CAST = {"i": "np.int64", "f": "np.float64", "b": "np.bool_", "N": "np.int64"}
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Spec:
     argtypes: tuple[str, ...]
     ret: str = "N"
     facts: analysis.TypeFacts | None = None
+    recursive: bool = False  # calls itself: its calls may nest deep (see NBNEST)
 
     @property
     def name(self) -> str:
@@ -103,6 +105,13 @@ def lit(v) -> str:
         return "INF" if v > 0 else "(-INF)"
     r = repr(v)
     return r if not r.startswith("-") else f"({r})"
+
+
+def _int_literal(e: str) -> int | None:
+    try:
+        return int(e.strip("()"))
+    except ValueError:
+        return None
 
 
 REL_IF = {"lt": "c == -1", "le": "(c == -1 or c == 0)", "gt": "c == 1", "ge": "(c == 1 or c == 0)",
@@ -314,13 +323,19 @@ class NbGen:
             if rt == "f":
                 return f"{fval(A, ta)} {sym} {fval(B, tb)}", "f"
             x, y = ival(A, ta), ival(B, tb)
-            if nm == "add":
+            k = _int_literal(y)
+            if nm == "add" and k is not None:
+                cond = f"{x} > IMAX - {y}" if k > 0 else f"{x} < IMIN - {y}" if k < 0 else None
+            elif nm == "add":
                 cond = f"({y} > 0 and {x} > IMAX - {y}) or ({y} < 0 and {x} < IMIN - {y})"
+            elif nm == "sub" and k is not None:
+                cond = f"{x} < IMIN + {y}" if k > 0 else f"{x} > IMAX + {y}" if k < 0 else None
             elif nm == "sub":
                 cond = f"({y} < 0 and {x} > IMAX + {y}) or ({y} > 0 and {x} < IMIN + {y})"
             else:
                 cond = f"R.mul_ovf({x}, {y})"
-            self.fail_if(ind, pc, cond, "op", nm, ops)
+            if cond is not None:
+                self.fail_if(ind, pc, cond, "op", nm, ops)
             return f"{x} {sym} {y}", "i"
         if nm == "div":
             self.fail_if(ind, pc, f"{B} == 0", "op", nm, ops)
@@ -513,6 +528,17 @@ class NbGen:
             e.emit(ind, "if D >= st[8]:", pc)
             e.emit(ind + 1, f"R.depth_error(st, {self.fid}, {pc}, D + 1)", pc)
             e.emit(ind + 1, f"return {self.dummy}", pc)
+            # cast every argument: a literal would make numba compile (and cache) a separate
+            # Literal[int](1) version whose symbol is unresolved when the cache is reloaded
+            argstr = "".join(f"{CAST[x.t]}({x.expr}), " for x in argv)
+            if not callee.recursive:  # a call outside any cycle cannot nest deeper than the call graph
+                e.emit(ind, f"{s.expr} = {callee.name}({argstr}D + 1, N + 1, st, sf, GI, GF)", pc)
+                e.emit(ind, "if st[1] != 0:", pc)
+                e.emit(ind + 1, f"R.record(st, {self.fid}, {pc})", pc)
+                e.emit(ind + 1, f"return {self.dummy}", pc)
+                stk.append(s)
+                self.charge(ind, self.runcost[pc + 1], pc + 1)
+                return
             e.emit(ind, f"if N >= {NBNEST}:", pc)
             ints = [a for a in argv if a.t != "f"]
             flts = [a for a in argv if a.t == "f"]
@@ -527,8 +553,7 @@ class NbGen:
             res = {"i": "st[9]", "b": "st[9] != 0", "f": "sf[2]"}[t]
             e.emit(ind + 1, f"{s.expr} = {res}", pc)
             e.emit(ind, "else:", pc)
-            a = "".join(x.expr + ", " for x in argv)
-            e.emit(ind + 1, f"{s.expr} = {callee.name}({a}D + 1, N + 1, st, sf, GI, GF)", pc)
+            e.emit(ind + 1, f"{s.expr} = {callee.name}({argstr}D + 1, N + 1, st, sf, GI, GF)", pc)
             e.emit(ind + 1, "if st[1] != 0:", pc)
             e.emit(ind + 2, f"R.record(st, {self.fid}, {pc})", pc)
             e.emit(ind + 2, f"return {self.dummy}", pc)

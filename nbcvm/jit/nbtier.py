@@ -410,6 +410,15 @@ class NumbaTier:
                 break
             for s in undecided:
                 s.ret = "i"
+        # calls between specs: numba cannot reload mutually recursive functions from its cache
+        # (an unresolved symbol aborts the process), so a cycle through two or more stays in Python
+        edges = {s.sid: {specs[(ms.index[n], at)].sid for n, at in s.facts.calls.values()} for s in order}
+        for s in order:
+            for t in edges[s.sid]:
+                if t != s.sid and s.sid in _reach(edges, t):
+                    raise analysis.Ineligible(f"{s.fn.qualname} and {order[t].fn.qualname} call each other "
+                                              f"(numba cannot cache mutual recursion)")
+            s.recursive = s.sid in edges[s.sid]
         return order
 
     def _native_ok(self, qualified: str) -> bool:
@@ -453,7 +462,7 @@ class NumbaTier:
         mod = self._import(name, path)
         hits = misses = 0
         nb = self.numba
-        for s in specs:
+        for s in reversed(specs):  # callees first: a caller then links their (cached) explicit signatures
             disp = getattr(mod, s.name)
             disp.compile(nb.core.typing.templates.signature(*_sig_types(nb, s)))
         for s in specs:
@@ -469,6 +478,17 @@ class NumbaTier:
             self.compiles += 1
         self.jit.event(kind, entry.fn.qualname, f"{label}: {len(specs)} function(s), {path.name}", dt)
         return Compiled(self, ms, specs, gmap, getattr(mod, entry.name), sites, self.np)
+
+
+def _reach(edges: dict[int, set[int]], start: int) -> set[int]:
+    seen, work = set(), [start]
+    while work:
+        x = work.pop()
+        for y in edges[x]:
+            if y not in seen:
+                seen.add(y)
+                work.append(y)
+    return seen
 
 
 def _sig_types(nb: Any, s: Spec) -> list:

@@ -211,7 +211,10 @@ class LeakReport:
         return not self.leaks and not self.budget_exceeded
 
     def metric(self, name: str) -> Metric:
-        return next(m for m in self.metrics if m.name == name)
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(name)
 
     def to_dict(self) -> dict:
         return {"program": self.program, "entry": self.entry, "args": list(self.args), "runs": self.runs,
@@ -379,7 +382,7 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
         rt.meter.start_clock()
         rt.run_init(inst)
         for k in range(total):
-            if k == cfg.warmup:
+            if k == cfg.warmup and gc.get_freeze_count() == 0:  # (a host's own freeze is left alone)
                 # Everything alive after the warm-up moves to gc's permanent generation:
                 # the per-run collection then scans only what the soak makes (~100x faster).
                 gc.collect()
