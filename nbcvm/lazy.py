@@ -50,6 +50,9 @@ class LazyModule:
 
     def get(self) -> ModuleType:
         """The module, or ImportError naming what it is needed for and why it failed."""
+        m = self._module
+        if m is not None:  # the common case: no lock once loaded
+            return m
         self._load()
         if self._module is None:
             raise ImportError(f"{self.name} is needed for {self.purpose} but cannot be "

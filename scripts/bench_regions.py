@@ -12,8 +12,8 @@
    appended to a global list and only freed (explicitly) after the last
    iteration.  The host calls one iteration at a time.  Live handle bytes are
    checked at every ``alloc`` (their true peak); after each call the script
-   samples handle bytes + the VM data reachable from the roots
-   (``Meter.measure``, which does not see tensors behind handles) and the
+   samples the VM data reachable from the roots, tensors behind live
+   handles included (``Meter.measure``) and the
    process RSS.  Each variant runs
    in a fresh subprocess, so its ``ru_maxrss`` (the kernel's peak RSS) is its
    own.
@@ -243,7 +243,7 @@ def peak_child(variant: str, iterations: int, n: int) -> dict:
     t0 = time.perf_counter()
     for _ in range(iterations):
         rt.call(inst, entry, [n])
-        peak_held = max(peak_held, rm.snapshot()["bytes"] + rt.meter.measure())
+        peak_held = max(peak_held, rt.meter.measure())
         peak_rss = max(peak_rss, proc.memory_info().rss)
     seconds = time.perf_counter() - t0
     live_before_release = rt.resources.snapshot()["live"]
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {r['variant']:8} {_mib(r['peak_handle_bytes'])} {_mib(r['peak_vm_held_after_call']):>16} "
               f"{_mib(r['peak_rss_growth'])} {_mib(r['ru_maxrss'])} {r['seconds']:7.2f}s")
     print("  handles peak: live handle bytes at their highest (checked at every alloc); held after call:")
-    print("  handle bytes + VM data reachable from the globals (Meter.measure), highest after a call;")
+    print("  VM data reachable from the roots, tensors behind handles included (Meter.measure), highest after a call;")
     print("  RSS growth: highest RSS after a call minus the RSS before the first; ru_maxrss: kernel's peak.")
     print(f"tracking overhead: {a.count:,} allocations, best of {a.repeat} (µs per allocation)")
     print(f"  {'elements':>8} {'alloc/free':>11} {'in region':>10} {'tensor.zeros':>13} {'overhead':>9} "

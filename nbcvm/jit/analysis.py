@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from nbcvm.isa import BY_CODE, Flow, OperandKind
 
 NUMERIC = frozenset("ifb")
+PLAIN = frozenset("ifbu")  # numbers and nil: what the numba tier can hold (nil only moves, never computes)
 
 
 @dataclass
@@ -285,7 +286,7 @@ def infer(code, depths, consts, names, argtypes: tuple[str, ...], gtypes: dict[i
             pass
         elif nm == "push":
             t = tname(consts[args[0]])
-            if t not in NUMERIC:
+            if t not in PLAIN:
                 raise Ineligible(f"pc {pc}: a {type(consts[args[0]]).__name__} constant")
             stk.append(t)
         elif nm == "pop":
@@ -300,8 +301,8 @@ def infer(code, depths, consts, names, argtypes: tuple[str, ...], gtypes: dict[i
             stk[-3], stk[-2], stk[-1] = stk[-2], stk[-1], stk[-3]
         elif nm == "load":
             t = read(loc[args[0]], pc, f"local '{code.locals[args[0]]}'")
-            if t not in NUMERIC and t != "N":
-                raise Ineligible(f"pc {pc}: local '{code.locals[args[0]]}' may be {'nil' if t == 'u' else t}")
+            if t not in PLAIN and t != "N":
+                raise Ineligible(f"pc {pc}: local '{code.locals[args[0]]}' may be a {t}")
             stk.append(t)
         elif nm == "store":
             loc[args[0]] = stk.pop()
@@ -350,8 +351,10 @@ def infer(code, depths, consts, names, argtypes: tuple[str, ...], gtypes: dict[i
             targs = tuple(stk[len(stk) - nargs:]) if nargs else ()
             del stk[len(stk) - nargs:]
             for t in targs:
-                if t not in NUMERIC and t != "N":
+                if t not in PLAIN and t != "N":
                     raise Ineligible(f"pc {pc}: call of {fname} with a non-number argument")
+            if "." in fname and "u" in targs:
+                raise Ineligible(f"pc {pc}: call of {fname} with nil")
             if "N" in targs:
                 stk.append("N")
             elif "." in fname:
@@ -365,7 +368,7 @@ def infer(code, depths, consts, names, argtypes: tuple[str, ...], gtypes: dict[i
                 stk.append(ret_of(fname, targs))
         elif nm == "ret":
             t = stk.pop()
-            if t not in NUMERIC and t != "N":
+            if t not in PLAIN and t != "N":
                 raise Ineligible(f"pc {pc}: returns a non-number")
             r2 = join(ret, t)
             if r2 == "x":

@@ -37,10 +37,11 @@ from nbcvm.jit.translate import Emitter, block_order, inline_plan
 from nbcvm.vm.ops_arith import BINOPS, COMPARE
 
 NBNEST = 400  # compiled frames nested per entry before a call goes to the interpreter (native stack)
-DUMMY = {"i": "0", "f": "0.0", "b": "False", "N": "0"}
-NBTYPE = {"i": "int64", "f": "float64", "b": "boolean", "N": "int64"}
-INIT = {"i": "0", "f": "0.0", "b": "False"}
-CAST = {"i": "np.int64", "f": "np.float64", "b": "np.bool_", "N": "np.int64"}
+# nil ("u") is carried as an int64 0: it can only be moved, stored, passed and returned
+DUMMY = {"i": "0", "f": "0.0", "b": "False", "N": "0", "u": "0"}
+NBTYPE = {"i": "int64", "f": "float64", "b": "boolean", "N": "int64", "u": "int64"}
+INIT = {"i": "0", "f": "0.0", "b": "False", "u": "0"}
+CAST = {"i": "np.int64", "f": "np.float64", "b": "np.bool_", "N": "np.int64", "u": "np.int64"}
 
 
 @dataclass
@@ -93,6 +94,8 @@ def truth(e: str, t: str) -> str:
 
 
 def lit(v) -> str:
+    if v is None:
+        return "0"
     if type(v) is bool:
         return repr(v)
     if type(v) is int:
@@ -550,7 +553,7 @@ class NbGen:
                 e.emit(ind + 1, f"fa[{k}] = {a.expr}", pc)
             e.emit(ind + 1, f"if R.deep(st, sf, GI, GF, {callee.sid}, ia, fa, D + 1, {self.fid}, {pc}) != 0:", pc)
             e.emit(ind + 2, f"return {self.dummy}", pc)
-            res = {"i": "st[9]", "b": "st[9] != 0", "f": "sf[2]"}[t]
+            res = {"i": "st[9]", "b": "st[9] != 0", "f": "sf[2]", "u": "0"}[t]
             e.emit(ind + 1, f"{s.expr} = {res}", pc)
             e.emit(ind, "else:", pc)
             e.emit(ind + 1, f"{s.expr} = {callee.name}({argstr}D + 1, N + 1, st, sf, GI, GF)", pc)

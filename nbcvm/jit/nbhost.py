@@ -87,6 +87,9 @@ def deep(st, sf, gi, gf, sid: int, ia, fa, depth: int) -> int:
         if t == "f":
             args.append(float(fa[kf]))
             kf += 1
+        elif t == "u":
+            args.append(None)
+            ki += 1
         else:
             v = int(ia[ki])
             args.append(bool(v) if t == "b" else v)
@@ -96,7 +99,7 @@ def deep(st, sf, gi, gf, sid: int, ia, fa, depth: int) -> int:
         v = ctx.ms.deep(spec.fn, tuple(args), int(depth))
         if spec.ret == "f":
             sf[2] = v
-        else:
+        elif spec.ret != "u":
             st[9] = int(v)
     except BaseException as e:  # noqa: BLE001
         ctx.pending = e

@@ -52,7 +52,7 @@ from nbcvm.vm.ops_arith import BINOPS, bad_operands, binop_factory
 ST_SIZE = 16 + 2 * (400 + 8)
 ABI = 1  # bump when the calling convention between wrapper and compiled code changes
 _MISSING = object()
-_TYPES = {int: "i", float: "f", bool: "b"}
+_TYPES = {int: "i", float: "f", bool: "b", type(None): "u"}
 
 
 def default_cache_dir() -> Path:
@@ -74,7 +74,7 @@ def static_reason(fn: Any) -> str | None:
         nm = BY_CODE[opc].name
         if nm not in analysis.NB_OPS:
             return f"pc {pc}: '{nm}' is not numeric"
-        if nm == "push" and analysis.tname(consts[args[0]]) not in analysis.NUMERIC:
+        if nm == "push" and analysis.tname(consts[args[0]]) not in analysis.PLAIN:
             return f"pc {pc}: a {type(consts[args[0]]).__name__} constant"
         if nm == "call" and "." in names[args[0]]:
             mod, _, f = names[args[0]].rpartition(".")
@@ -95,6 +95,8 @@ class Compiled:
         self.gf = [g for g, (arr, k, t) in sorted(gmap.items(), key=lambda x: x[1][1]) if arr == "f"]
         self.gmap_items = tuple(gmap.items())
         self.pool: list = []
+        self.ret_nil = specs[0].ret == "u"
+        self.has_nil = "u" in specs[0].argtypes
         self.empty_i = np.zeros(0, np.int64)
         self.empty_f = np.zeros(0, np.float64)
 
@@ -114,7 +116,7 @@ class Compiled:
         stack = nbhost.TLS.stack
         stack.append(ctx)
         try:
-            v = self.disp(*args, D, 0, st, sf, gi, gf)
+            v = self.disp(*[0 if x is None else x for x in args] if self.has_nil else args, D, 0, st, sf, gi, gf)
         finally:
             stack.pop()
             m.budget = int(st[0])
@@ -130,7 +132,7 @@ class Compiled:
             self.pool.append((st, sf))
             raise err
         self.pool.append((st, sf))
-        return v
+        return None if self.ret_nil else v
 
     # -- errors -----------------------------------------------------------------------
     def error(self, st, sf, ctx) -> BaseException:
@@ -343,7 +345,7 @@ class NumbaTier:
         argtypes = tuple(_TYPES.get(x.__class__) for x in args)
         label = f"{fn.qualname}({','.join(t or '?' for t in argtypes)})"
         if None in argtypes:
-            return None
+            return None  # a string, list ... argument: the Python tier runs it
         G = ms.inst.globals
         gtypes = {g: analysis.tname(v) for g, v in enumerate(G)}
         try:
@@ -493,7 +495,7 @@ def _reach(edges: dict[int, set[int]], start: int) -> set[int]:
 
 def _sig_types(nb: Any, s: Spec) -> list:
     t = nb.types
-    m = {"i": t.int64, "f": t.float64, "b": t.boolean, "N": t.int64}
+    m = {"i": t.int64, "f": t.float64, "b": t.boolean, "N": t.int64, "u": t.int64}
     args = [m[x] for x in s.argtypes] + [t.int64, t.int64, t.Array(t.int64, 1, "C"), t.Array(t.float64, 1, "C"),
                                          t.Array(t.int64, 1, "C"), t.Array(t.float64, 1, "C")]
     return [m[s.ret]] + args

@@ -79,7 +79,7 @@ class Scope:
     kind: str  # region | thread | runtime
     frame: int = 0  # id() of the frame's registers, for regions
     pc: int = 0  # where the region was opened
-    handles: list[Handle] = field(default_factory=list)
+    handles: dict[int, Handle] = field(default_factory=dict)  # by id, in creation order
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,12 @@ class ResourceEvent:
 class ResourceManager:
     def __init__(self, runtime: Any):
         self.rt = runtime
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.live: dict[int, Handle] = {}
         self.created: Counter[str] = Counter()
         self.released: Counter[str] = Counter()
+        self._main_ident = threading.get_ident()
         self.runtime_scope = Scope("runtime")
         self.thread_scopes: dict[int, Scope] = {}
         self.regions: dict[int, list[Scope]] = {}  # host thread ident -> open regions, innermost last
@@ -111,19 +112,20 @@ class ResourceManager:
     def register(self, kind: str, value: Any, size: int, site: Site, *,
                  cleanup: Callable[[], None] | None = None, weak: bool = False) -> Handle:
         """Record a new handle owned by the innermost scope (weak: released when collected)."""
-        cap = self.rt.limits.max_handles
+        scope = None if weak else self._scope()
         with self._lock:
-            if cap is not None and len(self.live) >= cap:
-                raise LimitExceeded("handles", len(self.live) + 1, cap, "handles")
+            live = self.live
+            cap = self.rt.limits.max_handles
+            if cap is not None and len(live) >= cap:
+                raise LimitExceeded("handles", len(live) + 1, cap, "handles")
             h = Handle(next(self._ids), kind, size, site, None if weak else value, cleanup)
-            self.live[h.id] = h
+            live[h.id] = h
             self.created[kind] += 1
-            if weak:
-                weakref.finalize(value, self._collected, h.id)
-            else:
-                scope = self._scope()
+            if scope is not None:
                 h.scope = scope
-                scope.handles.append(h)
+                scope.handles[h.id] = h
+        if weak:
+            weakref.finalize(value, self._collected, h.id)
         return h
 
     def _collected(self, hid: int) -> None:
@@ -140,8 +142,8 @@ class ResourceManager:
             raise VMError("ResourceError", f"double free of {h.kind} handle #{h.id} (made at "
                           f"{site_str(h.site)}, already freed at {h.released_at})")
         self._release(h, where)
-        if h.scope is not None and h in h.scope.handles:
-            h.scope.handles.remove(h)
+        if h.scope is not None:
+            h.scope.handles.pop(h.id, None)
 
     def _release(self, h: Handle, where: str) -> None:
         with self._lock:
@@ -163,6 +165,8 @@ class ResourceManager:
         regions = self.regions.get(ident)
         if regions:
             return regions[-1]
+        if ident == self._main_ident:
+            return self.runtime_scope
         tid = self.rt.threads.by_ident.get(ident, 0)
         if tid == 0:
             return self.runtime_scope
@@ -189,8 +193,8 @@ class ResourceManager:
     def close_scope(self, scope: Scope, why: str, raise_errors: bool = True) -> None:
         """Release everything the scope owns, newest first; every callback runs once."""
         errors: list[str] = []
-        handles, scope.handles = scope.handles, []
-        for h in reversed(handles):
+        handles, scope.handles = scope.handles, {}
+        for h in reversed(list(handles.values())):
             try:
                 self._release(h, why)
             except Exception as e:  # noqa: BLE001 - one failing cleanup must not stop the rest
@@ -261,7 +265,8 @@ class ResourceManager:
             s[0] += 1
             s[1] += h.size
         return {"kinds": {k: {"count": v[0], "bytes": v[1]} for k, v in kinds.items()},
-                "sites": {k: {"count": v[0], "bytes": v[1], "kind": v[2], "file": v[3][2], "line": v[3][3]}
+                "sites": {k: {"count": v[0], "bytes": v[1], "kind": v[2], "module": v[3][0],
+                              "function": f"{v[3][0]}.{v[3][1]}", "file": v[3][2], "line": v[3][3]}
                           for k, v in sites.items()},
                 "live": len(live), "bytes": sum(h.size for h in live)}
 

@@ -145,6 +145,7 @@ class ThreadManager:
                 with self._lock:
                     self.live -= 1
                     self.by_ident.pop(t.ident, None)
+                    self.threads.pop(t.id, None)  # only NBC values keep a finished thread alive
                 t.done.set()
 
         t.host = threading.Thread(target=body, name=f"nbc-{t.id}", daemon=True)

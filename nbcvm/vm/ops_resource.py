@@ -36,6 +36,8 @@ def _endregion(c: InsCtx):
 
 
 def shape_of(v) -> tuple[int, ...]:
+    if type(v) is int and 0 <= v <= MAX_ELEMENTS:
+        return (v,)
     shape = [v] if type(v) is int else v
     if type(shape) is not list or not shape or len(shape) > 8 or \
             not all(type(x) is int and x >= 0 for x in shape):
@@ -58,6 +60,8 @@ def _alloc(c: InsCtx):
         nbytes = 8
         for x in shape:
             nbytes *= x
+        if nbytes < 64:
+            nbytes = 64  # a handle costs at least its bookkeeping
         rm.charge(nbytes, r)  # may raise: nothing has been made yet
         r[s] = rm.register("tensor", np.zeros(shape), nbytes, site)
         return nxt

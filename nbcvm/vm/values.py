@@ -158,4 +158,8 @@ def held_bytes(roots: list) -> int:
             if id(v) not in seen:
                 seen.add(id(v))
                 total += int(v.nbytes) + 112
+        elif t.__name__ == "Handle":  # a live handle holds its value (an alloc'd tensor)
+            if id(v) not in seen and v.value is not None:
+                seen.add(id(v))
+                stack.append(v.value)
     return total

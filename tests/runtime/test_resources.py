@@ -200,3 +200,29 @@ def test_threads_scope_released_when_thread_ends():
     inst = rt.instantiate(assemble(src))
     rt.call(inst, "main", [])
     assert rt.resources.created["tensor"] == 1 and rt.resources.released["tensor"] == 1
+
+
+def test_finished_threads_release_their_handles():
+    import gc
+
+    src = ".func work\n    push 1\n    ret\n.end\n.func main\n    spawn work 0\n    join\n    ret\n.end\n"
+    rt = Runtime(Limits(max_handles=50), stdout=io.StringIO())
+    inst = rt.instantiate(assemble(src))
+    for _ in range(120):
+        rt.call(inst, "main", [])
+    gc.collect()
+    assert rt.resources.snapshot()["kinds"].get("thread") is None
+
+
+def test_alloc_counts_against_max_memory():
+    src = ".global keep nil\n" + body("""
+    newlist 0
+    gstore keep
+top:
+    gload keep
+    push 131072
+    alloc
+    append
+    jmp top""")
+    outcome, _, _ = run_src(src, limits=Limits(max_memory=10_000_000))
+    assert outcome.error.details["limit"] == "memory"
