@@ -17,6 +17,7 @@ types by their *type* in ``HOST_MAP``, never by message text.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 
@@ -250,3 +251,9 @@ def _host_message(exc: BaseException) -> str:
         return f"key {exc.args[0]!r} not found"
     text = str(exc)
     return text or type(exc).__name__
+
+
+def suggest(word: str, options) -> str:
+    """`` (did you mean 'x'?)`` for the closest option, or nothing."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

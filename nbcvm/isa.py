@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from nbcvm.errors import CATEGORIES, ERROR_TYPES, suggest
+
 
 class OperandKind(str, Enum):
     INT = "int"
@@ -215,6 +217,23 @@ RESERVED = {
     "concurrency (more primitives)": (0x9D, 0x9F),
     "resources (more primitives)": (0xA4, 0xAF),
 }
+
+ERROR_FIELDS = ("type", "category", "code", "message", "traceback", "recoverable")
+
+
+def check_name(op: str, text: str) -> None:
+    """Names an instruction accepts; ValueError if not (the assembler and the verifier use it)."""
+    if op == "try":
+        if text != "*" and text not in ERROR_TYPES and text not in CATEGORIES:
+            raise ValueError(f"'{text}' is not an error type or category"
+                               f"{suggest(text, list(ERROR_TYPES) + list(CATEGORIES))}")
+    elif op == "throw":
+        if text not in ERROR_TYPES or text in ("LimitExceeded", "InternalError", "VerificationError"):
+            raise ValueError(f"cannot throw '{text}'{suggest(text, ERROR_TYPES)}")
+    elif op == "errfield" and text not in ERROR_FIELDS:
+        raise ValueError(f"unknown error field '{text}'{suggest(text, ERROR_FIELDS)}")
+
+
 
 assert len(BY_NAME) == len(OPS) and len(BY_CODE) == len(OPS), "duplicate opcode row"
 assert all(0 <= o.code < 0x100 for o in OPS)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbcvm.asm.lexer import LexError, Token, diag, tokenize_line
-from nbcvm.asm.operands import PARSERS, OperandError, check_name, literal, suggest
+from nbcvm.asm.operands import PARSERS, OperandError, literal, suggest
 from nbcvm.bytecode.model import CodeObject, Const, Module, const_key
 from nbcvm.errors import AsmError, Diagnostic
 from nbcvm.isa import BY_NAME
@@ -321,4 +321,4 @@ def assemble(text: str, path: str = "<input>", *, module_name: str | None = None
     return module
 
 
-__all__ = ["assemble", "check_name", "MAX_ERRORS"]
+__all__ = ["assemble", "MAX_ERRORS"]

@@ -7,17 +7,14 @@ together so that a new kind is one entry in ``PARSERS`` and one in ``PRINTERS``.
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Callable, Protocol
 
 from nbcvm.asm.lexer import Token, encode_string
 from nbcvm.bytecode.model import CodeObject, Const, Module
-from nbcvm.errors import CATEGORIES, ERROR_TYPES
-from nbcvm.isa import OperandKind
+from nbcvm.isa import OperandKind, check_name
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-ERROR_FIELDS = ("type", "category", "code", "message", "traceback", "recoverable")
 
 
 class OperandError(Exception):
@@ -37,9 +34,7 @@ class Scope(Protocol):
     module_name: str
 
 
-def suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+from nbcvm.errors import suggest  # noqa: E402  (re-exported for the assembler)
 
 
 def _ident(tok: Token, what: str) -> str:
@@ -122,21 +117,11 @@ def parse_func(tok: Token, scope: Scope, op: str) -> int:
 
 def parse_name(tok: Token, scope: Scope, op: str) -> int:
     text = "*" if tok.kind == "star" else _ident(tok, "a name")
-    check_name(op, text)
+    try:
+        check_name(op, text)
+    except ValueError as e:
+        raise OperandError(str(e)) from None
     return scope.name(text)
-
-
-def check_name(op: str, text: str) -> None:
-    """Names an instruction accepts (shared with the verifier for binary input)."""
-    if op == "try":
-        if text != "*" and text not in ERROR_TYPES and text not in CATEGORIES:
-            raise OperandError(f"'{text}' is not an error type or category"
-                               f"{suggest(text, list(ERROR_TYPES) + list(CATEGORIES))}")
-    elif op == "throw":
-        if text not in ERROR_TYPES or text in ("LimitExceeded", "InternalError", "VerificationError"):
-            raise OperandError(f"cannot throw '{text}'{suggest(text, ERROR_TYPES)}")
-    elif op == "errfield" and text not in ERROR_FIELDS:
-        raise OperandError(f"unknown error field '{text}'{suggest(text, ERROR_FIELDS)}")
 
 
 PARSERS: dict[OperandKind, Callable[[Token, Scope, str], int]] = {

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nbcvm.asm.operands import OperandError, check_name
+from nbcvm.isa import check_name
 from nbcvm.bytecode.model import CodeObject, Module
 from nbcvm.errors import Diagnostic, VerifyError
 from nbcvm.isa import BY_CODE, Flow, OperandKind
@@ -159,7 +159,7 @@ def _check_operands(m: Module, f: CodeObject, pc: int, errs: _Errors) -> bool:
         elif k is OperandKind.NAME:
             try:
                 check_name(op.name, m.names[v])
-            except OperandError as e:
+            except ValueError as e:
                 bad = str(e)
         if bad:
             errs.add(f, pc, bad)

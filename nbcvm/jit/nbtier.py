@@ -308,6 +308,7 @@ class NumbaTier:
         slow = ms.slow
         threads = getattr(ms.rt, "threads", None)
         build = self.build
+        lock = self.jit.lock
 
         def w(*a):
             args = a[:-2]
@@ -317,7 +318,10 @@ class NumbaTier:
             key = tuple([x.__class__ for x in args] + [G[g].__class__ for g in gused])
             c = compiled.get(key, _MISSING)
             if c is _MISSING:
-                c = compiled[key] = build(fn, ms, idx, args, key)
+                with lock:
+                    c = compiled.get(key, _MISSING)
+                    if c is _MISSING:
+                        c = compiled[key] = build(fn, ms, idx, args, key)
             if c is None or (threads is not None and threads.live):
                 return py(*a)
             return c.run(args, D)
@@ -461,6 +465,7 @@ class NumbaTier:
         path = self.cache_dir / f"{name}.py"
         self._write(path, src)
         t0 = time.perf_counter()
+        fresh = name not in sys.modules
         mod = self._import(name, path)
         hits = misses = 0
         nb = self.numba
@@ -473,11 +478,16 @@ class NumbaTier:
             misses += sum(st.cache_misses.values())
         dt = time.perf_counter() - t0
         self.compile_seconds += dt
-        kind = "numba-cache-hit" if misses == 0 and hits else "numba-compiled"
-        if kind == "numba-cache-hit":
-            self.cache_hits += 1
+        if not fresh:
+            kind = "numba-reused"  # compiled earlier in this process (another runtime)
+        elif misses == 0 and hits:
+            kind = "numba-cache-hit"
         else:
+            kind = "numba-compiled"
+        if kind == "numba-compiled":
             self.compiles += 1
+        else:
+            self.cache_hits += 1
         self.jit.event(kind, entry.fn.qualname, f"{label}: {len(specs)} function(s), {path.name}", dt)
         return Compiled(self, ms, specs, gmap, getattr(mod, entry.name), sites, self.np)
 

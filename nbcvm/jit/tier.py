@@ -25,6 +25,7 @@ recorded once and never retried.
 from __future__ import annotations
 
 import linecache
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,7 @@ class JitManager:
         self.translated: set = set()
         self.numba_tried: set = set()
         self.nb = None  # the numba tier (nbtier.NumbaTier), made on first need
+        self.lock = threading.RLock()  # promotion can happen on any VM thread's tick
         self.t0 = time.perf_counter()
         if mode == "auto":
             runtime.meter.hooks.append(self.sample)
@@ -162,7 +164,8 @@ class JitManager:
             self.event("numba-unavailable", fn.qualname, str(NUMBA.reason))
             return False
         try:
-            return self.numba_tier().install(fn)
+            with self.lock:
+                return self.numba_tier().install(fn)
         except Exception as e:  # noqa: BLE001 - never break the program: stay in the Python tier
             self.numba_enabled = False
             self.decide(fn, "python", f"numba tier failed to start: {type(e).__name__}: {e}")
@@ -181,6 +184,8 @@ class JitManager:
         if self.nb is not None and self.nb.compiles + self.nb.cache_hits:
             n = self.nb.compiles + self.nb.cache_hits
             cost = self.nb.compile_seconds / n
+        if m.deadline is not None and time.perf_counter() + cost > m.deadline:
+            return False  # compiling would eat the time the program has left
         return samples * CHECK_INTERVAL >= cost * rate
 
     def _maybe_numba(self, fn: Any, c: int) -> None:
@@ -193,6 +198,10 @@ class JitManager:
     # -- promotion --------------------------------------------------------------------
     def promote(self, fn: Any) -> bool:
         """Translate ``fn`` to Python (once); True if it now runs translated."""
+        with self.lock:
+            return self._promote(fn)
+
+    def _promote(self, fn: Any) -> bool:
         if fn in self.translated:
             return fn.jit_state is not None
         self.translated.add(fn)

@@ -224,7 +224,7 @@ class ImportManager:
             else:
                 path = self.find(rec.name)
                 if path is None:
-                    from nbcvm.asm.operands import suggest
+                    from nbcvm.errors import suggest
 
                     raise VMError("ImportError", f"no module named '{rec.name}'"
                                   f"{suggest(rec.name, self.candidates(rec.name))} "

@@ -80,7 +80,7 @@ class ModuleInstance:
         target = self.runtime.imports.get(mod, where=self.name)
         callee = target.lookup(fname)
         if callee is None:
-            from nbcvm.asm.operands import suggest
+            from nbcvm.errors import suggest
 
             names = target.functions if target.is_native else target.fns
             raise VMError("ImportError", f"module '{mod}' has no function '{fname}'{suggest(fname, names)}")
