@@ -106,7 +106,7 @@ def limit_options(f):
 @click.option("--allow", "allow", multiple=True, metavar="GRANT",
               help="Grant host access: fs:DIR, fs-ro:DIR, env, env:NAME,... (repeatable). None by default.")
 @inject_option
-@click.option("--jit", type=click.Choice(["auto", "off", "eager"]), default="off", show_default=True,
+@click.option("--jit", type=click.Choice(["auto", "off", "eager"]), default="auto", show_default=True,
               help="JIT tier: translate hot functions to Python and numeric ones to numba (auto), "
                    "every function at its first call (eager), or never (off).")
 @click.option("--stats", is_flag=True, help="Print a table of run statistics to stderr.")

@@ -51,7 +51,7 @@ from nbcvm.bytecode.codec import decode, encode  # noqa: E402
 from nbcvm.bytecode.model import CodeObject, Module  # noqa: E402
 from nbcvm.bytecode.verifier import verify  # noqa: E402
 from nbcvm.errors import (CATEGORIES, ERROR_TYPES, AsmError, FormatError, LimitExceeded,  # noqa: E402
-                          UsageError, VerifyError, VMError)
+                          VerifyError, VMError)
 from nbcvm.isa import BY_CODE, BY_NAME, OPS, Flow, OperandKind  # noqa: E402
 from nbcvm.runtime.limits import Limits  # noqa: E402
 from nbcvm.runtime.runtime import Runtime  # noqa: E402
@@ -60,7 +60,8 @@ from nbcvm.vm import natives  # noqa: E402
 TARGETS = ("decoder", "assembler", "verifier", "interpreter")
 SLACK = 2.0  # seconds an input may run past its budget before it is a failure
 RUN_TIMEOUT = 1.0
-HARD_HANG = 20.0  # the watchdog ends the process after budget + this
+HARD_HANG = 30.0  # the watchdog ends the process after budget + this
+STRAY_WAIT = 15.0  # seconds VM threads left running after run_main may take to end
 
 
 def limits() -> Limits:
@@ -671,9 +672,23 @@ def text_round_trip(m: Module, exact: bool) -> str | None:
 def run_module(m: Module, args: list | None = None) -> tuple[str, str, Any]:
     """Instantiate (verifies again) and run main under tight limits."""
     out = io.StringIO()
+    before = set(threading.enumerate())
     rt = Runtime(limits(), stdout=out)
     inst = rt.instantiate(m)
+    t0 = time.perf_counter()
     outcome = rt.run_main(inst, args or [])
+    took = time.perf_counter() - t0
+    if took > RUN_TIMEOUT + SLACK:
+        raise Failure(f"slow: run_main took {took:.2f} s with a {RUN_TIMEOUT:g} s timeout")
+    stray = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    if stray:  # VM threads that outlive run_main (reported): let them end before the next input
+        end = time.perf_counter() + STRAY_WAIT
+        for t in stray:
+            t.join(max(0.0, end - time.perf_counter()))
+        alive = sum(t.is_alive() for t in stray)
+        if alive:
+            raise Failure(f"{alive} VM thread(s) still running {STRAY_WAIT:.0f} s after run_main returned")
+        return "known:threads-outlive-run", out.getvalue(), None
     err = outcome.error
     if err is None:
         cls = "ok"
@@ -751,6 +766,7 @@ def exec_interpreter(m: Module) -> str:
         return "VerifyError"
     cls, _, sig = run_module(d)
     threaded = any(BY_CODE[opc].family == "concurrency" for f in d.functions for opc, _ in f.code)
+    threaded = threaded or sig is None
     if "time" not in d.imports and not threaded and cls != "LimitExceeded:time":
         _, _, sig2 = run_module(d)  # same program, same seed: same everything
         if sig2 != sig:
@@ -842,7 +858,7 @@ def execute(target: str, inp: Any, rng: random.Random) -> str:
 def budget(target: str) -> float:
     # Interpreter runs (also of assembled programs) may take up to the run timeout, twice
     # for the determinism check; everything else should be quick.
-    return 2 * RUN_TIMEOUT if target in ("interpreter", "assembler") else 0.0
+    return 2 * (RUN_TIMEOUT + STRAY_WAIT) if target in ("interpreter", "assembler") else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -854,7 +870,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", type=int, default=0, help="first input index")
     ap.add_argument("--replay", type=int, default=None, help="run only the input with this index, verbosely")
     ap.add_argument("--keep-going", action="store_true", help="collect distinct failures instead of stopping")
-    ap.add_argument("--max-rss-growth", type=float, default=512, help="MiB of RSS growth that is a failure")
+    ap.add_argument("--max-rss-growth", type=float, default=1024,
+                    help="MiB of RSS growth that is a failure (default 1024: programs that spawn VM threads "
+                         "fragment glibc's per-thread arenas by a few hundred MiB; MALLOC_ARENA_MAX=2 "
+                         "keeps that down)")
     a = ap.parse_args(argv)
     if a.seconds is None and a.count is None:
         a.seconds = 30.0

@@ -12,7 +12,8 @@ pyrt.py         run-time support of translated code (calls, errors, nesting)
 nbgen.py        numeric functions -> numba source (typed locals, explicit checks)
 nbtier.py       compiling that source with numba, the disk cache, the wrappers
 nbrt.py         helpers compiled with numba (fuel ticks, printing, exact compares)
-tier.py         JitManager: modes off/auto/eager, promotion, decisions, events
+nbhost.py       the Python side of those helpers (object mode: meter.tick, output, deep calls)
+tier.py         JitManager: modes off/auto/eager, promotion, OSR, decisions, events
 ==============  ===============================================================
 """
 

@@ -221,6 +221,7 @@ class TypeFacts:
     ret: str  # the joined type of every ``ret``; N if it never returns
     calls: dict[int, tuple[str, tuple[str, ...]]]  # pc -> (callee name, argument types)
     natives: dict[int, str]  # pc -> math function name
+    fails: dict[int, str] = field(default_factory=dict)  # pc -> why it always raises (a TypeError)
 
 
 NB_OPS = frozenset({
@@ -232,7 +233,7 @@ NB_OPS = frozenset({
 
 
 def infer(code, depths, consts, names, argtypes: tuple[str, ...], gtypes: dict[int, str],
-          ret_of, native_ok) -> TypeFacts:
+          ret_of, native_ok, start: int = 0) -> TypeFacts:
     """Type every slot before every pc for one signature; raise Ineligible with the reason.
 
     ``ret_of(name, argtypes)`` gives the current return type of a same-module
@@ -241,12 +242,14 @@ def infer(code, depths, consts, names, argtypes: tuple[str, ...], gtypes: dict[i
     """
     n = len(code.code)
     nloc = len(code.locals)
+    # from pc 0 the arguments then nil; from a loop header (on-stack replacement) every local's type
     init_locals = tuple(argtypes) + ("u",) * (nloc - len(argtypes))
     states: list = [None] * n
-    states[0] = (init_locals, ())
-    work = [0]
+    states[start] = (init_locals, ())
+    work = [start]
     calls: dict[int, tuple[str, tuple[str, ...]]] = {}
     natives: dict[int, str] = {}
+    fails: dict[int, str] = {}
     ret = "N"
     names_ = [BY_CODE[opc].name for opc, _ in code.code]
     for pc, nm in enumerate(names_):
@@ -322,6 +325,9 @@ def infer(code, depths, consts, names, argtypes: tuple[str, ...], gtypes: dict[i
             loc[args[0]] = "f" if t == "f" else ("N" if t == "N" else "i")
         elif nm in ARITH or nm in BITS or nm in SHIFTS or nm in COMPARE or nm == "div":
             b, a = stk.pop(), stk.pop()
+            if (nm in BITS or nm in SHIFTS) and "f" in (a, b) and a in NUMERIC and b in NUMERIC:
+                fails[pc] = f"{nm} on a float"  # always a TypeError: compiled as a raise
+                continue
             stk.append(arith_result(nm, a, b, pc))
         elif nm == "neg":
             a = stk.pop()
@@ -399,4 +405,4 @@ def infer(code, depths, consts, names, argtypes: tuple[str, ...], gtypes: dict[i
         st = (tuple(loc), tuple(stk))
         for t in nxt:
             flow(t, st)
-    return TypeFacts(states, ret, calls, natives)
+    return TypeFacts(states, ret, calls, natives, fails)

@@ -31,12 +31,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nbcvm.isa import BY_CODE, Flow
 from nbcvm.jit import analysis
 from nbcvm.jit.translate import Emitter, block_order, inline_plan
 from nbcvm.vm.ops_arith import BINOPS, COMPARE
 
 NBNEST = 400  # compiled frames nested per entry before a call goes to the interpreter (native stack)
+ARG0, FARG0, DEEP_ARGS = 16, 4, 16
+# the countdown test inline (a call to nbrt.check per block entry is not inlined by numba: 1.6x slower
+# on fib, 3.7x on mandelbrot); the tick itself stays a call
+INLINE_CHECK = True  # where a deep call's int / float arguments go in st / sf (nbrt.py)
 # nil ("u") is carried as an int64 0: it can only be moved, stored, passed and returned
 DUMMY = {"i": "0", "f": "0.0", "b": "False", "N": "0", "u": "0"}
 NBTYPE = {"i": "int64", "f": "float64", "b": "boolean", "N": "int64", "u": "int64"}
@@ -55,14 +58,24 @@ class Spec:
     ret: str = "N"
     facts: analysis.TypeFacts | None = None
     recursive: bool = False  # calls itself: its calls may nest deep (see NBNEST)
+    osr: int | None = None  # entered at this loop header with ``argtypes`` = every local's type
 
     @property
     def name(self) -> str:
+        if self.osr is not None:
+            return f"nb{self.idx}_o{self.osr}_{''.join(self.argtypes)}"
         return f"nb{self.idx}_{''.join(self.argtypes)}"
 
+    @property
+    def params(self) -> list[int]:
+        """Locals passed in: the arguments, or (on-stack replacement) every local holding a value."""
+        if self.osr is None:
+            return list(range(len(self.argtypes)))
+        return [k for k, t in enumerate(self.argtypes) if t in "ifbu"]
+
     def signature(self) -> str:
-        args = [NBTYPE[t] for t in self.argtypes] + ["int64", "int64", "int64[::1]", "float64[::1]",
-                                                      "int64[::1]", "float64[::1]"]
+        args = [NBTYPE[self.argtypes[k]] for k in self.params] + ["int64", "int64", "int64[::1]", "float64[::1]",
+                                                                  "int64[::1]", "float64[::1]"]
         return f"{NBTYPE[self.ret]}({', '.join(args)})"
 
 
@@ -157,12 +170,22 @@ class NbGen:
         t = "i" if t == "N" else t
         return TEnt(self.var(f"S{i}{t}"), t, slot=i)
 
-    def charge(self, ind: int, cost: int, resume: int) -> None:
+    def charge(self, ind: int, cost: int, resume: int, check: bool = True) -> None:
+        """Charge a run's fuel; the countdown is checked here or (jumps) at the target block's start."""
         e = self.e
         e.emit(ind, f"st[0] -= {cost}", resume)
-        e.emit(ind, "if st[0] < 0:", resume)
-        e.emit(ind + 1, f"if R.tick(st, {self.fid}, {resume}, D) != 0:", resume)
-        e.emit(ind + 2, f"return {self.dummy}", resume)
+        if check:
+            self.check(ind, resume)
+
+    def check(self, ind: int, resume: int) -> None:
+        e = self.e
+        if INLINE_CHECK:
+            e.emit(ind, "if st[0] < 0:", resume)
+            e.emit(ind + 1, f"if R.tick(st, {self.fid}, {resume}, D) != 0:", resume)
+            e.emit(ind + 2, f"return {self.dummy}", resume)
+            return
+        e.emit(ind, f"if R.check(st, {self.fid}, {resume}, D) != 0:", resume)
+        e.emit(ind + 1, f"return {self.dummy}", resume)
 
     def fail(self, ind: int, pc: int, kind: str, what: str, operands: list[tuple[str, str]]) -> None:
         """Store the operands of a failing instruction and leave (the wrapper raises)."""
@@ -207,7 +230,7 @@ class NbGen:
     def generate(self) -> NbFunction:
         code, depths = self.code, self.depths
         blks = analysis.blocks(code, depths, ())
-        topo = analysis.topo_order(blks)
+        topo = analysis.topo_order(blks) if self.spec.osr is None else None
         body = Emitter()
         self.e = body
         if topo is not None:
@@ -219,7 +242,7 @@ class NbGen:
                 self.block(blks[start], 2, None)
             body.emit(1, f"return {self.dummy}", 0)
         else:
-            plan = inline_plan(blks, code, {0})
+            plan = inline_plan(blks, code, {0} if self.spec.osr is None else {0, self.spec.osr})
             inlined = set(plan.values())
             body.emit(1, "while True:", 0)
             for start in block_order(blks, inlined):
@@ -233,18 +256,22 @@ class NbGen:
             body.emit(2, f"return {self.dummy}", 0)
         head = Emitter()
         spec = self.spec
-        params = [f"L{k}{t}" for k, t in enumerate(spec.argtypes)]
+        params = [f"L{k}{spec.argtypes[k]}" for k in spec.params]
+        note = "" if spec.osr is None else f", entered at its loop header pc {spec.osr}"
         head.emit(0, f"def {spec.name}({', '.join(params + ['D', 'N', 'st', 'sf', 'GI', 'GF'])}):"
-                  f"  # {self.fn.qualname}", 0)
+                  f"  # {self.fn.qualname}{note}", 0)
         for v in sorted(self.vars - set(params)):
             head.emit(1, f"{v} = {INIT[v[-1]] if v[-1] in INIT else '0'}", 0)
         head.emit(1, "c = 0", 0)
-        head.emit(1, "st[3] += 1", 0)
-        head.emit(1, "if D > st[4]:", 0)
-        head.emit(2, "st[4] = D", 0)
         self.e = head
-        self.charge(1, self.runcost[0], 0)
-        head.emit(1, "blk = 0", 0)
+        if spec.osr is None:
+            head.emit(1, "st[3] += 1", 0)
+            head.emit(1, "if D > st[4]:", 0)
+            head.emit(2, "st[4] = D", 0)
+            self.charge(1, self.runcost[0], 0)
+            head.emit(1, "blk = 0", 0)
+        else:  # the frame exists (the interpreter counted it) and the jump here has charged its fuel
+            head.emit(1, f"blk = {spec.osr}", 0)
         head.lines.extend(body.lines)
         src, _ = head.render()
         return NbFunction(src, self.sites)
@@ -254,7 +281,14 @@ class NbGen:
 
     def block(self, b: analysis.Block, ind: int, follow: int | None) -> None:
         st = self.state(b.start)
+        if st is None:  # reached only past an instruction that always raises
+            self.e.emit(ind, f"return {self.dummy}", b.start)
+            return
         stk = [self.slot(k, t) for k, t in enumerate(st[1])]
+        if b.start != 0:
+            # every jump into this block charged the run it starts: one countdown check here
+            # instead of one per incoming edge (the tick's resume pc is this block's start)
+            self.check(ind, b.start)
         pc = b.start
         while pc < b.end:
             nm = self.opnames[pc]
@@ -271,7 +305,7 @@ class NbGen:
 
     def goto(self, ind: int, target: int, pc: int, follow: int | None, charge: bool) -> None:
         if charge:
-            self.charge(ind, self.runcost[target], target)
+            self.charge(ind, self.runcost[target], target, check=target == 0)
         if follow == target:
             return
         self.e.emit(ind, f"blk = {target}", pc)
@@ -335,8 +369,10 @@ class NbGen:
                 cond = f"{x} < IMIN + {y}" if k > 0 else f"{x} > IMAX + {y}" if k < 0 else None
             elif nm == "sub":
                 cond = f"({y} < 0 and {x} > IMAX + {y}) or ({y} > 0 and {x} < IMIN + {y})"
-            else:
-                cond = f"R.mul_ovf({x}, {y})"
+            else:  # the float test decides almost every case inline; the exact test is a call
+                self.vars.add("c_f")
+                self.e.emit(ind, f"c_f = float({x}) * float({y})", pc)
+                cond = f"not (-4.611686018427388e18 < c_f < 4.611686018427388e18) and R.mul_ovf({x}, {y})"
             if cond is not None:
                 self.fail_if(ind, pc, cond, "op", nm, ops)
             return f"{x} {sym} {y}", "i"
@@ -431,6 +467,12 @@ class NbGen:
                 if k != 0:
                     self.fail_if(ind, pc, cond, "op", "inc", [(src, t)])
                 e.emit(ind, f"{self.var(f'L{x}i')} = {xv} + {kl}", pc)
+        elif nm in BINOPS and pc in self.facts.fails:  # these operand types always raise
+            b = stk.pop()
+            a = stk.pop()
+            self.materialize(stk, ind, pc)
+            self.fail(ind, pc, "op", nm, [(a.expr, a.t), (b.expr, b.t)])
+            return True
         elif nm in BINOPS:
             b = stk.pop()
             a = stk.pop()
@@ -503,7 +545,7 @@ class NbGen:
             if a.t != "i":
                 self.fail(ind, pc, "op", "halt", [(a.expr, a.t)])
             else:
-                e.emit(ind, f"st[1] = 3", pc)
+                e.emit(ind, "st[1] = 3", pc)
                 e.emit(ind, f"st[2] = {a.expr}", pc)
                 e.emit(ind, f"return {self.dummy}", pc)
             return True
@@ -545,13 +587,13 @@ class NbGen:
             e.emit(ind, f"if N >= {NBNEST}:", pc)
             ints = [a for a in argv if a.t != "f"]
             flts = [a for a in argv if a.t == "f"]
-            e.emit(ind + 1, f"ia = np.empty({len(ints)}, np.int64)", pc)
-            e.emit(ind + 1, f"fa = np.empty({len(flts)}, np.float64)", pc)
-            for k, a in enumerate(ints):
-                e.emit(ind + 1, f"ia[{k}] = {ival(a.expr, a.t)}", pc)
+            if len(ints) > DEEP_ARGS or len(flts) > DEEP_ARGS:
+                raise analysis.Ineligible(f"pc {pc}: a recursive call with more than {DEEP_ARGS} arguments of a type")
+            for k, a in enumerate(ints):  # arguments travel in the state arrays: no allocation here
+                e.emit(ind + 1, f"st[{ARG0 + k}] = {ival(a.expr, a.t)}", pc)
             for k, a in enumerate(flts):
-                e.emit(ind + 1, f"fa[{k}] = {a.expr}", pc)
-            e.emit(ind + 1, f"if R.deep(st, sf, GI, GF, {callee.sid}, ia, fa, D + 1, {self.fid}, {pc}) != 0:", pc)
+                e.emit(ind + 1, f"sf[{FARG0 + k}] = {a.expr}", pc)
+            e.emit(ind + 1, f"if R.deep(st, sf, GI, GF, {callee.sid}, D + 1, {self.fid}, {pc}) != 0:", pc)
             e.emit(ind + 2, f"return {self.dummy}", pc)
             res = {"i": "st[9]", "b": "st[9] != 0", "f": "sf[2]", "u": "0"}[t]
             e.emit(ind + 1, f"{s.expr} = {res}", pc)
@@ -605,7 +647,7 @@ class NbGen:
         if name in ("floor", "ceil"):
             if a.t != "f":
                 return ival(a.expr, a.t), "i"
-            e.emit(ind, f"c_f = math.{name}({a.expr})", pc)
+            e.emit(ind, f"c_f = np.{name}({a.expr})", pc)  # math.floor would return an int64 (wrapping)
             self.vars.add("c_f")
             self.fail_if(ind, pc, "not (c_f >= -9.223372036854775808e18 and c_f < 9.223372036854775808e18)",
                          "native", name, ops)
@@ -639,9 +681,3 @@ def module_source(nbrt_name: str, funcs: list[NbFunction], header: str) -> str:
         parts.append(f.source)
     return "\n".join(parts) + "\n"
 
-
-def vars_init_ok() -> bool:  # pragma: no cover - kept for symmetry with translate
-    return True
-
-
-__all__ = ["NbGen", "Spec", "module_source", "NBNEST", "BY_CODE", "Flow"]

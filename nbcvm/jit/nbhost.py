@@ -42,17 +42,20 @@ def current() -> Context:
 
 
 def tick(st, fid: int, pc: int, depth: int) -> int:
+    """``meter.tick`` for compiled code; st[10] is the countdown's offset (``NumbaTier.fuel_offset``)."""
     ctx = current()
     m = ctx.meter
-    m.budget = int(st[0])
+    m.budget = int(st[0] - st[10])
     m.resume = int(pc)
     try:
         m.tick(ctx.fns[int(fid)], int(depth) - 1)
     except BaseException as e:  # noqa: BLE001 - handed to the wrapper, which raises it
         ctx.pending = e
-        st[0] = m.budget
+        st[0] = m.budget + st[10]
         return 1
-    st[0] = m.budget
+    off = ctx.tier.fuel_offset(m)
+    st[10] = off
+    st[0] = m.budget + off
     st[8] = m.max_depth
     return 0
 
@@ -71,7 +74,7 @@ def truediv(a: int, b: int) -> float:
     return a / b
 
 
-def deep(st, sf, gi, gf, sid: int, ia, fa, depth: int) -> int:
+def deep(st, sf, gi, gf, sid: int, depth: int) -> int:
     """A call nested past the native-frame bound: run it in the interpreter."""
     ctx = current()
     spec = ctx.specs[int(sid)]
@@ -81,17 +84,17 @@ def deep(st, sf, gi, gf, sid: int, ia, fa, depth: int) -> int:
     for gidx, (arr, k, t) in gmap:  # compiled code's globals -> the module's
         a = gi if arr == "i" else gf
         G[gidx] = float(a[k]) if t == "f" else bool(a[k]) if t == "b" else int(a[k])
-    m.budget = int(st[0])
-    args, ki, kf = [], 0, 0
+    m.budget = int(st[0] - st[10])
+    args, ki, kf = [], 16, 4  # where nbgen put them (ARG0, FARG0)
     for t in spec.argtypes:
         if t == "f":
-            args.append(float(fa[kf]))
+            args.append(float(sf[kf]))
             kf += 1
         elif t == "u":
             args.append(None)
             ki += 1
         else:
-            v = int(ia[ki])
+            v = int(st[ki])
             args.append(bool(v) if t == "b" else v)
             ki += 1
     rc = 0
@@ -104,7 +107,7 @@ def deep(st, sf, gi, gf, sid: int, ia, fa, depth: int) -> int:
     except BaseException as e:  # noqa: BLE001
         ctx.pending = e
         rc = 1
-    st[0] = m.budget
+    st[0] = m.budget + st[10]
     st[8] = m.max_depth
     for gidx, (arr, k, t) in gmap:  # and back (their types cannot change: inference proved it)
         a = gi if arr == "i" else gf

@@ -19,11 +19,13 @@ st[5]  st[6]  int operands of a failed instruction
 st[7]  frames recorded while unwinding
 st[8]  max_depth in force
 st[9]  int/bool result of a deep call
-st[16...]  (function index, pc) per unwound frame, innermost first
+st[10] offset of the countdown over the meter's budget (ticks that would do nothing are skipped)
+st[16...31]  int/bool arguments of a deep call
+st[32...]  (function index, pc) per unwound frame, innermost first
 =====  =====================================================================
 
 ``sf`` (float64): sf[0], sf[1] float operands of a failed instruction, sf[2]
-the float result of a deep call.
+the float result of a deep call, sf[4...19] its float arguments.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import nbcvm.jit.nbhost as H
 from numba import njit, objmode
 
 OPERR, PENDING, EXIT, DEPTH = 1, 2, 3, 4
-FRAMES = 16
+FRAMES = 32
 IMIN = -9223372036854775808
 IMAX = 9223372036854775807
 TWO53 = 9007199254740992
@@ -75,6 +77,14 @@ def tick(st, fid, pc, depth):
 
 
 @njit("int64(int64[::1], int64, int64, int64)", cache=True)
+def check(st, fid, pc, depth):
+    """The countdown check after a charge: one call per site keeps compiled code small."""
+    if st[0] >= 0:
+        return 0
+    return tick(st, fid, pc, depth)
+
+
+@njit("int64(int64[::1], int64, int64, int64)", cache=True)
 def print_i(st, v, fid, pc):
     with objmode(rc="int64"):
         rc = H.print_value(int(v))
@@ -104,11 +114,11 @@ def print_b(st, v, fid, pc):
     return rc
 
 
-@njit("int64(int64[::1], float64[::1], int64[::1], float64[::1], int64, int64[::1], float64[::1], int64, int64, int64)", cache=True)
-def deep(st, sf, gi, gf, sid, ia, fa, depth, fid, pc):
+@njit("int64(int64[::1], float64[::1], int64[::1], float64[::1], int64, int64, int64, int64)", cache=True)
+def deep(st, sf, gi, gf, sid, depth, fid, pc):
     """Run a call in the interpreter (too many native frames nested); result in st[9]/sf[2]."""
     with objmode(rc="int64"):
-        rc = H.deep(st, sf, gi, gf, sid, ia, fa, depth)
+        rc = H.deep(st, sf, gi, gf, sid, depth)
     if rc != 0:
         st[1] = PENDING
         record(st, fid, pc)

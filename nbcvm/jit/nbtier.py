@@ -43,14 +43,15 @@ from typing import Any
 from nbcvm import __version__
 from nbcvm.errors import ExitProgram, LimitExceeded, TraceEntry, VMError, from_host
 from nbcvm.isa import BY_CODE
-from nbcvm.jit import analysis, nbhost
+from nbcvm.jit import DECLINE, analysis, nbhost
 from nbcvm.jit.nbgen import NbGen, Spec, module_source
 from nbcvm.jit.pyrt import NEST
 from nbcvm.lazy import NUMBA, NUMPY
+from nbcvm.runtime.limits import CHECK_INTERVAL
 from nbcvm.vm.ops_arith import BINOPS, bad_operands, binop_factory
 
-ST_SIZE = 16 + 2 * (400 + 8)
-ABI = 1  # bump when the calling convention between wrapper and compiled code changes
+ST_SIZE = 32 + 2 * (400 + 8)  # header + (function, pc) per frame of one entry (nbrt.py)
+ABI = 2  # bump when the calling convention between wrapper and compiled code changes
 _MISSING = object()
 _TYPES = {int: "i", float: "f", bool: "b", type(None): "u"}
 
@@ -61,6 +62,24 @@ def default_cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "nbcvm" / "jit"
+
+
+def closure_reason(fn: Any) -> str | None:
+    """``static_reason`` over ``fn`` and every same-module function it may call (transitively)."""
+    seen, work = set(), [fn]
+    names = fn.inst.module.names
+    while work:
+        f = work.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        reason = static_reason(f)
+        if reason is not None:
+            return reason if f is fn else f"calls {f.name}, which is not numeric ({reason})"
+        for opc, args in f.code.code:
+            if BY_CODE[opc].name == "call" and "." not in names[args[0]]:
+                work.append(f.inst.fns[names[args[0]]])
+    return None
 
 
 def static_reason(fn: Any) -> str | None:
@@ -100,13 +119,15 @@ class Compiled:
         self.empty_i = np.zeros(0, np.int64)
         self.empty_f = np.zeros(0, np.float64)
 
-    def run(self, args: tuple, D: int) -> Any:
+    def run(self, args: tuple, D: int, outer_key: int | None = None) -> Any:
         np, m, G = self.np, self.meter, self.G
         if self.pool:
             st, sf = self.pool.pop()
         else:
-            st, sf = np.zeros(ST_SIZE, np.int64), np.zeros(4, np.float64)
-        st[0] = m.budget
+            st, sf = np.zeros(ST_SIZE, np.int64), np.zeros(24, np.float64)
+        off = self.tier.fuel_offset(m)
+        st[0] = m.budget + off
+        st[10] = off
         st[1] = st[3] = st[7] = 0
         st[4] = m.peak_depth
         st[8] = m.max_depth
@@ -119,7 +140,7 @@ class Compiled:
             v = self.disp(*[0 if x is None else x for x in args] if self.has_nil else args, D, 0, st, sf, gi, gf)
         finally:
             stack.pop()
-            m.budget = int(st[0])
+            m.budget = int(st[0] - st[10])
             m.calls += int(st[3])
             if st[4] > m.peak_depth:
                 m.peak_depth = int(st[4])
@@ -128,20 +149,20 @@ class Compiled:
             for k, g in enumerate(self.gf):
                 G[g] = float(gf[k])
         if st[1]:
-            err = self.error(st, sf, ctx)
+            err = self.error(st, sf, ctx, outer_key)
             self.pool.append((st, sf))
             raise err
         self.pool.append((st, sf))
         return None if self.ret_nil else v
 
     # -- errors -----------------------------------------------------------------------
-    def error(self, st, sf, ctx) -> BaseException:
+    def error(self, st, sf, ctx, outer_key: int | None = None) -> BaseException:
         status = int(st[1])
         m = self.meter
         fns = self.ms.fns
         nfr = int(st[7])
-        cap = (len(st) - 16) // 2
-        frames = [(int(st[16 + 2 * k]), int(st[17 + 2 * k])) for k in range(min(nfr, cap))]
+        cap = (len(st) - 32) // 2
+        frames = [(int(st[32 + 2 * k]), int(st[33 + 2 * k])) for k in range(min(nfr, cap))]
         if status == 3:
             return ExitProgram(int(st[2]))
         if status == 2:
@@ -158,7 +179,9 @@ class Compiled:
         for k, (fid, pc) in enumerate(frames):
             fn = fns[fid]
             epc = fn.errpc.get(pc, pc) if k == 0 else pc
-            key = self.tier.frame_key()
+            # the outermost compiled frame of an on-stack replacement is the interpreter's (or a
+            # translated) frame taken over: listed under that frame's key, so it is listed once
+            key = outer_key if outer_key is not None and k == len(frames) - 1 else self.tier.frame_key()
             if key not in err.seen_frames:
                 err.seen_frames.add(key)
                 entries.append(TraceEntry(fn.inst.name, fn.name, fn.inst.module.source, fn.line_of(epc), epc,
@@ -225,6 +248,21 @@ class NumbaTier:
         jit.event("numba-loaded", "", f"numba {self.numba.__version__}, cache {self.cache_dir}",
                   time.perf_counter() - t0)
 
+    def fuel_offset(self, m: Any) -> int:
+        """Extra countdown for compiled code when its ticks would do nothing observable.
+
+        A tick checks the fuel limit, the deadline and runs hooks.  With no
+        fuel limit and no hooks (the JIT's own sampler aside), compiled code
+        may run far past ``CHECK_INTERVAL`` before calling into Python: the
+        fuel is still counted exactly (``steps`` stays exact), only the tick is
+        later.  With a deadline it still ticks every ~2M instructions (a few
+        ms of compiled code), so a timeout is noticed about as promptly as in
+        the interpreter.
+        """
+        if m.limits.max_steps is not None or any(h != self.jit.sample for h in m.hooks):
+            return 0
+        return 1 << 60 if m.deadline is None else 100 * CHECK_INTERVAL
+
     def frame_key(self) -> int:
         self._frame_keys += 1
         return -self._frame_keys
@@ -280,12 +318,11 @@ class NumbaTier:
         """Give ``fn`` a numba wrapper (it compiles per type key at calls); False if never numeric."""
         if fn in self.wrappers:
             return True
-        reason = static_reason(fn)
+        reason = closure_reason(fn)
         if reason is None and getattr(getattr(self.rt, "errors", None), "faults", None):
             reason = "fault injection is on (natives must stay observable)"
         if reason is not None:
-            d = self.jit.decide(fn, "python", f"numba: {reason}")
-            del d
+            self.jit.decide(fn, "python", f"numba: {reason}")
             return False
         ms = self.jit.module_ns(fn.inst)
         idx = ms.index[fn.name]
@@ -328,6 +365,36 @@ class NumbaTier:
 
         return w
 
+    def install_osr(self, fn: Any) -> None:
+        """A compiled entry at ``fn``'s loop headers, for frames already running (``NBO<i>``)."""
+        ms = self.jit.module_ns(fn.inst)
+        idx = ms.index[fn.name]
+        if idx in ms.osr_numba or not ms.osr_headers.get(idx) or closure_reason(fn) is not None:
+            return
+        G = ms.inst.globals
+        gused = tuple(sorted(self._globals_reached(ms, fn)))
+        compiled: dict[tuple, Any] = {}
+        threads = getattr(ms.rt, "threads", None)
+        lock = self.jit.lock
+
+        def nbo(vals: list, header: int, D: int, N: int, key: int) -> Any:
+            if threads is not None and threads.live:
+                return DECLINE
+            k = (header, tuple([_TYPES.get(v.__class__, "o") for v in vals]),
+                 tuple([G[g].__class__ for g in gused]))
+            c = compiled.get(k, _MISSING)
+            if c is _MISSING:
+                with lock:
+                    c = compiled.get(k, _MISSING)
+                    if c is _MISSING:
+                        c = compiled[k] = self.build(fn, ms, idx, tuple(vals), k, osr=header)
+            if c is None:
+                return DECLINE
+            return c.run([vals[i] for i in c.specs[0].params], D, outer_key=key)
+
+        ms.osr_numba[idx] = nbo
+        ms.ns[f"NBO{idx}"] = nbo
+
     def _globals_reached(self, ms: Any, fn: Any) -> set[int]:
         seen, work, out = set(), [fn], set()
         names = fn.inst.module.names
@@ -345,22 +412,24 @@ class NumbaTier:
         return out
 
     # -- compiling one closure ------------------------------------------------------------------
-    def build(self, fn: Any, ms: Any, idx: int, args: tuple, key: tuple) -> Compiled | None:
-        argtypes = tuple(_TYPES.get(x.__class__) for x in args)
+    def build(self, fn: Any, ms: Any, idx: int, args: tuple, key: tuple, osr: int | None = None) -> Compiled | None:
+        argtypes = tuple(_TYPES.get(x.__class__, "o" if osr is not None else None) for x in args)
         label = f"{fn.qualname}({','.join(t or '?' for t in argtypes)})"
-        if None in argtypes:
+        if osr is not None:
+            label = f"{fn.qualname}@pc{osr}({''.join(argtypes)})"
+        elif None in argtypes:
             return None  # a string, list ... argument: the Python tier runs it
+        t0 = time.perf_counter()  # inference and code generation count as compile time too
         G = ms.inst.globals
         gtypes = {g: analysis.tname(v) for g, v in enumerate(G)}
         try:
-            specs = self.infer_closure(ms, idx, argtypes, gtypes)
+            specs = self.infer_closure(ms, idx, argtypes, gtypes, osr)
         except analysis.Ineligible as e:
             self.jit.decide(fn, "python", f"numba {label}: {e}")
-            self.jit.event("numba-ineligible", fn.qualname, f"{label}: {e}")
+            self.jit.event("numba-ineligible", fn.qualname, f"{label}: {e}", time.perf_counter() - t0)
             return None
-        t0 = time.perf_counter()
         try:
-            c = self.compile_closure(ms, specs, gtypes, label)
+            c = self.compile_closure(ms, specs, gtypes, label, t0)
         except Exception as e:  # noqa: BLE001 - any compile failure: Python tier, recorded once
             self.jit.decide(fn, "python", f"numba {label} failed: {type(e).__name__}: {str(e)[:300]}")
             self.jit.event("numba-failed", fn.qualname, f"{label}: {type(e).__name__}: {str(e)[:2000]}",
@@ -371,21 +440,22 @@ class NumbaTier:
         d.specs.append(label)
         return c
 
-    def infer_closure(self, ms: Any, idx: int, argtypes: tuple, gtypes: dict) -> list[Spec]:
+    def infer_closure(self, ms: Any, idx: int, argtypes: tuple, gtypes: dict, osr: int | None = None) -> list[Spec]:
+        """Specs of the entry and of every callee it may reach, with their types, to a fixed point."""
         fns = ms.fns
         specs: dict[tuple, Spec] = {}
         order: list[Spec] = []
         native_ok = self._native_ok
 
-        def get(i: int, at: tuple) -> Spec:
-            k = (i, at)
+        def get(i: int, at: tuple, entry_pc: int | None = None) -> Spec:
+            k = (i, at, entry_pc)
             s = specs.get(k)
             if s is None:
-                s = specs[k] = Spec(len(order), fns[i], i, at)
+                s = specs[k] = Spec(len(order), fns[i], i, at, osr=entry_pc)
                 order.append(s)
             return s
 
-        get(idx, argtypes)
+        get(idx, argtypes, osr)
         for _final in (False, True):
             changed = True
             while changed:
@@ -401,7 +471,7 @@ class NumbaTier:
 
                     try:
                         facts = analysis.infer(f.code, f.info.depths, f.inst.module.consts, f.inst.module.names,
-                                               s.argtypes, gtypes, ret_of, native_ok)
+                                               s.argtypes, gtypes, ret_of, native_ok, s.osr or 0)
                     except analysis.Ineligible as e:
                         raise analysis.Ineligible(f"{f.qualname}: {e}") from None
                     s.facts = facts
@@ -418,7 +488,7 @@ class NumbaTier:
                 s.ret = "i"
         # calls between specs: numba cannot reload mutually recursive functions from its cache
         # (an unresolved symbol aborts the process), so a cycle through two or more stays in Python
-        edges = {s.sid: {specs[(ms.index[n], at)].sid for n, at in s.facts.calls.values()} for s in order}
+        edges = {s.sid: {specs[(ms.index[n], at, None)].sid for n, at in s.facts.calls.values()} for s in order}
         for s in order:
             for t in edges[s.sid]:
                 if t != s.sid and s.sid in _reach(edges, t):
@@ -431,7 +501,8 @@ class NumbaTier:
         mod = qualified.rpartition(".")[0]
         return mod == "math" and "math" in getattr(self.rt.imports, "natives", {})
 
-    def compile_closure(self, ms: Any, specs: list[Spec], gtypes: dict, label: str) -> Compiled:
+    def compile_closure(self, ms: Any, specs: list[Spec], gtypes: dict, label: str,
+                        t_start: float | None = None) -> Compiled:
         used: set[int] = set()
         for s in specs:
             for opc, args in s.fn.code.code:
@@ -449,7 +520,7 @@ class NumbaTier:
                 ki += 1
         for s in specs:
             s.fn.compile(self.rt.meter)  # run costs and the errpc table come from the interpreter's compile
-        by_key = {(s.idx, s.argtypes): s for s in specs}
+        by_key = {(s.idx, s.argtypes): s for s in specs if s.osr is None}
         funcs, sites = [], {}
         for s in specs:
             nf = NbGen(s, by_key, gmap, ms.index).generate()
@@ -476,7 +547,7 @@ class NumbaTier:
             st = getattr(mod, s.name).stats
             hits += sum(st.cache_hits.values())
             misses += sum(st.cache_misses.values())
-        dt = time.perf_counter() - t0
+        dt = time.perf_counter() - (t0 if t_start is None else t_start)
         self.compile_seconds += dt
         if not fresh:
             kind = "numba-reused"  # compiled earlier in this process (another runtime)
@@ -506,6 +577,7 @@ def _reach(edges: dict[int, set[int]], start: int) -> set[int]:
 def _sig_types(nb: Any, s: Spec) -> list:
     t = nb.types
     m = {"i": t.int64, "f": t.float64, "b": t.boolean, "N": t.int64, "u": t.int64}
-    args = [m[x] for x in s.argtypes] + [t.int64, t.int64, t.Array(t.int64, 1, "C"), t.Array(t.float64, 1, "C"),
+    args = [m[s.argtypes[k]] for k in s.params] + [t.int64, t.int64, t.Array(t.int64, 1, "C"),
+                                                    t.Array(t.float64, 1, "C"),
                                          t.Array(t.int64, 1, "C"), t.Array(t.float64, 1, "C")]
     return [m[s.ret]] + args

@@ -81,7 +81,10 @@ def on_error(exc: BaseException, rec: FnRecord, frame_locals: dict) -> tuple[VME
         else:
             err = from_host(exc)
     epc = fn.errpc.get(pc, pc)
-    key = id(tb.tb_frame) if tb is not None else 0
+    # a frame taken over from the interpreter (O<i>, registers RR) is listed under the interpreter's
+    # key for it, so the interpreter's unwinding does not add it a second time
+    rr = frame_locals.get("RR")
+    key = id(rr) if rr is not None else id(tb.tb_frame) if tb is not None else 0
     seen = err.seen_frames
     if key not in seen:  # a re-raise in a frame already listed keeps its first entry
         seen.add(key)
@@ -91,6 +94,13 @@ def on_error(exc: BaseException, rec: FnRecord, frame_locals: dict) -> tuple[VME
     if region is None:
         return err, -1
     return err, rec.regions.index(region)
+
+
+def _caller_key() -> int:
+    """The identity of the translated frame asking (the traceback key of a frame handed to numba)."""
+    import sys
+
+    return id(sys._getframe(1))
 
 
 class ModuleNS:
@@ -108,13 +118,17 @@ class ModuleNS:
             "__name__": f"nbcvm.jit.ns.{inst.name}", "M": m, "GL": inst.globals, "OUT": rt.output,
             "NEST": NEST, "NUMT": NUMT, "ExitProgram": ExitProgram, "VMError": VMError,
             "to_str": to_str, "truthy": truthy, "overflow": overflow, "bad_shift": bad_shift,
-            "TRUTH": branch_truth, "ONERR": on_error, "SLOW": self.slow,
+            "TRUTH": branch_truth, "ONERR": on_error, "SLOW": self.slow, "DECLINE": DECLINE,
+            "FKEY": _caller_key,
         }
         for i, f in enumerate(self.fns):
             ns[f"FN{i}"] = f
             ns[f"F{i}"] = self.interp_stub(f)
+            ns[f"NBO{i}"] = None  # its compiled loop-header entry, once there is one (auto mode)
         self.ns = ns
         self.py: dict[int, Any] = {}  # function index -> its translated Python function
+        self.osr_headers: dict[int, list[int]] = {}  # function index -> loop headers with an OSR handler
+        self.osr_numba: dict[int, Any] = {}  # function index -> compiled on-stack-replacement entry
 
     # -- calls leaving translated code -----------------------------------------------
     def slow(self, fn: Any, args: tuple, D: int, N: int) -> Any:
@@ -202,6 +216,69 @@ class ModuleNS:
             return execute(self.rt, fn, list(args))
         finally:
             TLS.nest, m.depth = saved_n, saved_d
+
+
+class LiveFrames:
+    """Memory roots in translated frames, for ``Meter.measure``.
+
+    The interpreter's registers are memory roots (``meter.stacks``); a
+    translated function keeps its values in Python locals instead.  This
+    object sits in ``meter.stacks`` for the runtime's life and, only when the
+    meter measures (a memory limit is close), walks the live Python frames of
+    every thread and yields the locals of the translated ones in the shape
+    the meter reads (``frame[3]`` is a list of values).
+    """
+
+    def __iter__(self):
+        import sys
+
+        for top in list(sys._current_frames().values()):
+            f = top
+            while f is not None:
+                if f.f_code.co_filename.startswith("<nbcvm-jit "):
+                    # the NBC locals and stack slots, as the interpreter's register list would hold them
+                    yield (None, None, None, [v for k, v in f.f_locals.items() if k[0] in "LS" and k[1:].isdigit()])
+                f = f.f_back
+
+
+def osr_handler(ms: "ModuleNS", fn: Any, header: int, original: Any, enter: Any):
+    """An interpreter handler for a loop header: hand the running frame to translated code.
+
+    Installed in ``fn.ops`` when ``fn`` is promoted while frames of it may be
+    running (auto mode).  The interpreter calls it with the frame's registers
+    when control reaches the loop header (the jump has charged the fuel); it
+    reads the frame depth from the interpreter loop that called it, runs the
+    rest of the call through ``enter(registers, header, depth, nesting)`` and
+    makes the interpreter return the result through one of the function's
+    ``ret`` instructions.  Anything unusual -- a caller that is not the plain
+    interpreter loop (a profiler's), too many nested translated frames -- runs
+    the original handler instead.
+    """
+    import sys
+
+    from nbcvm.vm.compile import RET
+
+    rets = [(pc, e[1]) for pc, e in enumerate(fn.ctrl) if e is not None and e[0] == RET]
+    ret_pc, ret_reg = rets[0] if rets else (-1, 0)
+    exec_code = execute.__code__
+
+    def h(r: list) -> int:
+        caller = sys._getframe(1)
+        n = TLS.nest
+        if caller.f_code is not exec_code or n >= NEST:
+            return original(r)
+        loc = caller.f_locals
+        D = loc["base_depth"] + loc["depth"] + 1
+        v = enter(r, header, D, n + 1)
+        if v is DECLINE:
+            return original(r)
+        if ret_pc < 0:  # pragma: no cover - a function without ret never returns normally
+            raise RuntimeError(f"nbcvm jit: {fn.qualname} returned but has no ret")
+        r[ret_reg] = v
+        return -(ret_pc + 2)
+
+    h.osr_original = original  # type: ignore[attr-defined]
+    return h
 
 
 def make_entry(call):

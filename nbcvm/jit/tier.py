@@ -13,9 +13,10 @@ One manager per Runtime (``Runtime(jit="auto")``).  Modes:
            nothing for it: ``py_samples`` ticks in a function (~40k
            instructions) translate it to Python (milliseconds); a numeric
            function whose fuel since then would pay for numba's compile time
-           is compiled with numba (see ``numba_due``).  A running frame is not
-           replaced (no on-stack replacement): promotion takes effect at the
-           function's next call.
+           is compiled with numba (see ``numba_due``).  Frames already running
+           switch at their next loop header (on-stack replacement: the
+           interpreter's handler there hands the registers to the translated
+           ``O<i>`` entry; translated code hands its locals to numba's ``NBO<i>``).
 
 Every decision is recorded per function (``decisions``: tier and reason) and
 every compile, cache hit and fallback is an event (``events``); a failure is
@@ -32,7 +33,7 @@ from typing import Any
 
 from nbcvm.isa import BY_CODE
 from nbcvm.jit import DECLINE, MODES
-from nbcvm.jit.pyrt import FnRecord, ModuleNS, make_entry
+from nbcvm.jit.pyrt import FnRecord, LiveFrames, ModuleNS, make_entry, osr_handler
 from nbcvm.jit.translate import Untranslatable, translate_py
 from nbcvm.vm.compile import HANDLERS, InsCtx
 from nbcvm.vm.interp import execute
@@ -59,6 +60,7 @@ class JitManager:
         self.rt = runtime
         self.mode = mode
         self.numba_enabled = numba
+        self.numba_off = ""  # why numba is off for this runtime, once that is known
         self.cache_dir = cache_dir
         self.modules: dict[int, ModuleNS] = {}
         self.decisions: dict[str, Decision] = {}
@@ -66,11 +68,16 @@ class JitManager:
         self.samples: dict[Any, int] = {}
         self.translated: set = set()
         self.numba_tried: set = set()
+        self._warm: bool | None = None  # has numba run with this disk cache before?
         self.nb = None  # the numba tier (nbtier.NumbaTier), made on first need
         self.lock = threading.RLock()  # promotion can happen on any VM thread's tick
         self.t0 = time.perf_counter()
         if mode == "auto":
             runtime.meter.hooks.append(self.sample)
+        stacks = runtime.meter.stacks
+        if isinstance(stacks, dict):  # translated frames are memory roots too
+            self.live_frames = LiveFrames()
+            stacks[id(self.live_frames)] = self.live_frames
 
     # -- bookkeeping -----------------------------------------------------------------
     def event(self, kind: str, function: str, detail: str = "", seconds: float | None = None) -> None:
@@ -135,8 +142,12 @@ class JitManager:
             self._maybe_numba(fn, c)
 
     # -- the numba tier ------------------------------------------------------------------
-    startup_estimate = 2.0  # seconds: importing numba and its first compile-or-load (measured: scripts/bench_jit.py)
-    compile_estimate = 1.0  # seconds per closure compiled cold; a cache hit costs ~0.05
+    # seconds, measured with scripts/bench_jit.py on 2 slow cores: importing numba and compiling its helper
+    # module cold ~3 s (~0.8 s when they are in the disk cache); a closure compiles in 0.2-5 s cold and loads
+    # in 0.01-0.1 s from the cache
+    startup_estimate = 3.0
+    warm_startup_estimate = 1.0
+    compile_estimate = 1.0
 
     def numba_tier(self):
         if self.nb is None:
@@ -148,19 +159,22 @@ class JitManager:
     def want_numba(self, fn: Any) -> bool:
         """Install the numba wrapper on a translated function if it could be numeric."""
         if not self.numba_enabled or fn.jit_state is None:
+            if self.numba_off and fn.jit_state is not None:
+                self.decide(fn, "python", self.numba_off)
             return False
         if self.nb is not None and fn in self.nb.wrappers:
             return True
-        from nbcvm.jit.nbtier import static_reason
+        from nbcvm.jit.nbtier import closure_reason
         from nbcvm.lazy import NUMBA
 
-        reason = static_reason(fn)
+        reason = closure_reason(fn)
         if reason is not None:
             self.decide(fn, "python", f"numba: {reason}")
             return False
         if not NUMBA.available:
             self.numba_enabled = False
-            self.decide(fn, "python", f"numba unavailable: {NUMBA.reason}")
+            self.numba_off = f"numba unavailable: {NUMBA.reason}"
+            self.decide(fn, "python", self.numba_off)
             self.event("numba-unavailable", fn.qualname, str(NUMBA.reason))
             return False
         try:
@@ -168,7 +182,8 @@ class JitManager:
                 return self.numba_tier().install(fn)
         except Exception as e:  # noqa: BLE001 - never break the program: stay in the Python tier
             self.numba_enabled = False
-            self.decide(fn, "python", f"numba tier failed to start: {type(e).__name__}: {e}")
+            self.numba_off = f"numba tier failed to start: {type(e).__name__}: {e}"
+            self.decide(fn, "python", self.numba_off)
             self.event("numba-failed", fn.qualname, f"{type(e).__name__}: {e}")
             self._fallback(fn, e)
             return False
@@ -180,7 +195,7 @@ class JitManager:
         m = self.rt.meter
         elapsed = max(1e-3, time.perf_counter() - m.started)
         rate = m.steps / elapsed  # instructions per second so far
-        cost = self.compile_estimate + (0.0 if self.nb is not None else self.startup_estimate)
+        cost = self.compile_estimate + (0.0 if self.nb is not None else self._startup_cost())
         if self.nb is not None and self.nb.compiles + self.nb.cache_hits:
             n = self.nb.compiles + self.nb.cache_hits
             cost = self.nb.compile_seconds / n
@@ -188,12 +203,25 @@ class JitManager:
             return False  # compiling would eat the time the program has left
         return samples * CHECK_INTERVAL >= cost * rate
 
+    def _startup_cost(self) -> float:
+        if self._warm is None:
+            from nbcvm.jit.nbtier import default_cache_dir
+
+            d = default_cache_dir() if self.cache_dir is None else self.cache_dir
+            try:
+                self._warm = any(p.name.startswith("nbcvm_nbrt_") for p in __import__("pathlib").Path(d).iterdir())
+            except OSError:
+                self._warm = False
+        return min(self.startup_estimate, self.warm_startup_estimate) if self._warm else self.startup_estimate
+
     def _maybe_numba(self, fn: Any, c: int) -> None:
         if fn.jit_state is None or fn in self.numba_tried:
             return
         if self.numba_due(fn, c):
             self.numba_tried.add(fn)
-            self.want_numba(fn)
+            if self.want_numba(fn):
+                with self.lock:  # frames of fn already running switch at their next loop header
+                    self.nb.install_osr(fn)
 
     # -- promotion --------------------------------------------------------------------
     def promote(self, fn: Any) -> bool:
@@ -236,12 +264,35 @@ class JitManager:
         ms.ns[f"F{idx}"] = py
         ms.py[idx] = py
         fn.jit_state = make_entry(py)
+        if self.mode == "auto" and pf.osr:
+            self._install_osr(fn, ms, idx, pf.osr, ns[f"O{idx}"])
         self.decide(fn, "python")
         self.event("translated", fn.qualname, f"{len(fn.code.code)} instructions",
                    time.perf_counter() - t0)
         if self.mode == "eager":
             self.want_numba(fn)
         return True
+
+    def _install_osr(self, fn: Any, ms: ModuleNS, idx: int, headers: list[int], osr_py: Any) -> None:
+        """Let frames of ``fn`` already running in the interpreter continue translated (auto mode)."""
+        ops = fn.ops
+        if ops is None:
+            return
+
+        nl = len(fn.code.locals)
+
+        def enter(r: list, header: int, D: int, N: int) -> Any:
+            nbo = ms.osr_numba.get(idx)
+            if nbo is not None:  # compiled already: straight to numba (the stack is empty at a header)
+                v = nbo(r[:nl], header, D, N, id(r))
+                if v is not DECLINE:
+                    return v
+            return osr_py(r, header, D, N)
+
+        for h in headers:
+            ops[h] = osr_handler(ms, fn, h, ops[h], enter)
+        ms.osr_headers[idx] = headers
+        self.event("osr-ready", fn.qualname, f"loop headers at pc {', '.join(map(str, headers))}")
 
     def _fallback(self, fn: Any, err: BaseException) -> None:
         errors = getattr(self.rt, "errors", None)

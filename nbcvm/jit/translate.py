@@ -106,6 +106,7 @@ class PyFunction:
     consts: dict[str, object] = field(default_factory=dict)  # names the source needs in the namespace
     generic: dict[int, str] = field(default_factory=dict)  # pc -> namespace name of its handler
     xcalls: dict[int, tuple[str, str, int]] = field(default_factory=dict)  # pc -> (ns name, callee, nargs)
+    osr: list[int] = field(default_factory=list)  # loop headers where O<i> can take over a running frame
 
 
 class Emitter:
@@ -123,6 +124,16 @@ class Emitter:
             out.append("    " * ind + text)
             lm[first_line + n] = pc
         return "\n".join(out) + "\n", lm
+
+
+def osr_headers(blks: dict[int, analysis.Block], inlined: set[int], depths) -> list[int]:
+    """Targets of backward edges with an empty stack that the dispatch loop can enter."""
+    out = set()
+    for b in blks.values():
+        for t in b.succs:
+            if t <= b.start and t in blks and t not in inlined and depths[t] == 0:
+                out.add(t)
+    return sorted(out)
 
 
 def block_order(blks: dict[int, analysis.Block], inlined: set[int]) -> list[int]:
@@ -247,6 +258,7 @@ class PyGen:
             e.emit(1, "try:", 0)
             self.charge(2, self.runcost[0], 0)
             e.emit(2, "while True:", 0)
+        self.osr = osr_headers(blks, inlined, depths) if not regions else []
         self.protect = [0] * len(code.code)
         for r in regions:
             for p in range(r.start - 1, r.end):
@@ -265,12 +277,33 @@ class PyGen:
             e.emit(body + 1, f"blk = {r.handler}", r.handler)
             e.emit(body + 1, "continue", r.handler)
         e.emit(body, "raise RuntimeError(f'nbcvm jit: no block {blk}')", 0)
+        body_end = len(e.lines)
         if regions:
             self.except_clause(2, regions)
         else:
             self.except_clause(1, [])
+        osr: list[int] = []
+        if not regions:
+            # the on-stack-replacement entry: the same blocks, entered at a loop header of a frame
+            # the interpreter is running (registers RR), with no prologue -- the frame exists and
+            # the jump that led here has charged its fuel
+            osr = self.osr
+            body_start = next(k for k, ln in enumerate(e.lines) if ln[1] == "while True:")
+            loop = [(ind, text.replace("@KEY@", "id(RR)"), pc) for ind, text, pc in e.lines[body_start:body_end]]
+            for k in range(body_start, body_end):
+                ind, text, pc = e.lines[k]
+                e.lines[k] = (ind, text.replace("@KEY@", "FKEY()"), pc)
+            e.emit(0, f"def O{i}(RR, blk, D, N):  # {self.fn.qualname}, entered at a loop header", 0)
+            e.emit(1, "m = M", 0)
+            e.emit(1, "G = GL", 0)
+            names = [f"L{k}" for k in range(self.nl)] + [f"S{k}" for k in range(self.info.max_stack)]
+            if names:
+                e.emit(1, f"{', '.join(names)}, = RR", 0)
+            e.emit(1, "try:", 0)
+            e.lines.extend(loop)
+            self.except_clause(1, [])
         src, lm = e.render()
-        return PyFunction(src, f"P{i}", lm, self.operands, regions, self.consts, self.generic, self.xcalls)
+        return PyFunction(src, f"P{i}", lm, self.operands, regions, self.consts, self.generic, self.xcalls, osr)
 
     def except_clause(self, ind: int, regions: list) -> None:
         e = self.e
@@ -290,6 +323,14 @@ class PyGen:
         depth = self.depths[b.start]
         stk = [slot_ent(k) for k in range(depth)]
         pc = b.start
+        if pc in self.osr:
+            # a loop header: once numba has compiled this function (auto mode), a call running here
+            # in Python hands its locals to the compiled entry for this header and returns its result
+            i = self.idx
+            e = self.e
+            e.emit(ind, f"if NBO{i} is not None:", pc)
+            e.emit(ind + 1, f"v = NBO{i}([{', '.join(f'L{k}' for k in range(self.nl))}], {pc}, D, N, @KEY@)", pc)
+            e.emit(ind + 1, "if v is not DECLINE: return v", pc)
         while pc < b.end:
             nm = self.opnames[pc]
             if nm in COMPARE and pc + 1 < b.end and self.opnames[pc + 1] in ("jt", "jf"):
@@ -308,7 +349,7 @@ class PyGen:
         self.materialize(stk, ind, b.end - 1)
         self.goto(ind, b.end, b.end - 1, follow, charge=False)
 
-    def goto(self, ind: int, target: int, pc: int, follow: int | None, charge: bool, cost_pc=None) -> None:
+    def goto(self, ind: int, target: int, pc: int, follow: int | None, charge: bool) -> None:
         if charge:
             self.charge(ind, self.runcost[target], target)
         if follow == target:
@@ -493,10 +534,6 @@ class PyGen:
         for k in range(op.pushes):
             self.e.emit(ind, f"S{dst + k} = R[{k}]", pc)
             stk.append(slot_ent(dst + k))
-
-
-def _is_literal(s: str) -> bool:
-    return s in ("None", "True", "False") or _is_num_literal(s)
 
 
 def _is_num_literal(s: str) -> bool:

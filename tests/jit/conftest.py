@@ -1,14 +1,21 @@
-"""Shared set-up of the JIT tests: one disk cache for the whole session.
+"""Shared set-up of the JIT tests: one disk cache for every test (and every session).
 
-Every test that compiles with numba uses the same cache directory (a tmp dir
-made once per session), and compiled modules stay loaded in this process, so
-a closure is compiled at most once per session however many tests run it.
+Every test that compiles with numba uses the same cache directory, and
+compiled modules stay loaded in this process, so a closure is compiled at
+most once per session however many tests run it.  The directory lives in the
+system tmp dir and is kept between sessions (``NBCVM_JIT_TEST_CACHE``
+overrides it): a cold run compiles everything (about a minute on two slow
+cores), later runs load it (about 20 s).  Reloading from a warm cache is a
+code path of its own -- numba's cache once aborted the process on a reload --
+so a warm run tests something a cold one does not; test_tiering.py checks a
+cold compile followed by a warm load explicitly.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,8 +24,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session", autouse=True)
-def jit_cache_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("jit-cache")
+def jit_cache_dir():
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    d = Path(os.environ.get("NBCVM_JIT_TEST_CACHE") or Path(tempfile.gettempdir()) / f"nbcvm-jit-tests-{uid}")
+    d.mkdir(parents=True, exist_ok=True)
     old = os.environ.get("NBCVM_JIT_CACHE")
     os.environ["NBCVM_JIT_CACHE"] = str(d)
     yield d

@@ -75,6 +75,9 @@ class _Gen:
             return [f"gload g{d(st.integers(0, 2))}"]
         if choice <= 7:
             op = d(st.sampled_from(BINOPS))
+            if self.numeric and op in ("band", "bor", "bxor", "shl", "shr"):
+                # bit operations on ints (toint keeps floats out: a float here is a TypeError)
+                return self.expr(fn, depth + 1) + ["toint"] + self.expr(fn, depth + 1) + ["toint", op]
             return self.expr(fn, depth + 1) + self.expr(fn, depth + 1) + [op]
         if choice == 8:
             return self.expr(fn, depth + 1) + [d(st.sampled_from(["neg", "not", "tofloat", "toint"]))]

@@ -50,3 +50,29 @@ def test_tiers_agree(path: Path) -> None:
 
 def test_there_are_programs() -> None:
     assert len(PROGRAMS) >= 40
+
+
+@pytest.fixture
+def eager_auto(monkeypatch):
+    """auto mode promoting at once: every loop of a running frame is taken over (OSR).
+
+    The Python tier only: the numba tier's loop-header entries are one more
+    compile per loop, covered by test_random.py and test_tiering.py instead
+    (the suite has a time budget).
+    """
+    from nbcvm.jit.tier import JitManager
+
+    monkeypatch.setattr(JitManager, "py_samples", 1)
+    monkeypatch.setattr(JitManager, "want_numba", lambda self, fn: False)
+    monkeypatch.setattr("nbcvm.runtime.limits.CHECK_INTERVAL", 500)  # sample often: promote mid-loop
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_auto_with_on_stack_replacement_agrees(path: Path, eager_auto) -> None:
+    exp = expectations(path)
+    base = ["run", *exp.flags]
+    off = run_cli(base + ["--jit", "off", str(path), *exp.args])
+    jit = run_cli(base + ["--jit", "auto", str(path), *exp.args])
+    assert "internal error" not in jit.stderr, jit.stderr
+    assert (jit.stdout, jit.code, jit.frames) == (off.stdout, off.code, off.frames)
+    assert TIMED.sub("used T s of", jit.stderr) == TIMED.sub("used T s of", off.stderr)
