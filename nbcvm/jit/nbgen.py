@@ -37,8 +37,8 @@ from nbcvm.vm.ops_arith import BINOPS, COMPARE
 
 NBNEST = 400  # compiled frames nested per entry before a call goes to the interpreter (native stack)
 ARG0, FARG0, DEEP_ARGS = 16, 4, 16
-# the countdown test inline (a call to nbrt.check per block entry is not inlined by numba: 1.6x slower
-# on fib, 3.7x on mandelbrot); the tick itself stays a call
+# the countdown test inline in hot blocks (a call to nbrt.check per block entry is not inlined by numba:
+# 1.6x slower on fib, 3.7x on mandelbrot); the tick itself stays a call
 INLINE_CHECK = True  # where a deep call's int / float arguments go in st / sf (nbrt.py)
 # nil ("u") is carried as an int64 0: it can only be moved, stored, passed and returned
 DUMMY = {"i": "0", "f": "0.0", "b": "False", "N": "0", "u": "0"}
@@ -177,9 +177,11 @@ class NbGen:
         if check:
             self.check(ind, resume)
 
+    hot = True  # the block being emitted runs often (in a loop, or in a recursive function)
+
     def check(self, ind: int, resume: int) -> None:
         e = self.e
-        if INLINE_CHECK:
+        if INLINE_CHECK and self.hot:
             e.emit(ind, "if st[0] < 0:", resume)
             e.emit(ind + 1, f"if R.tick(st, {self.fid}, {resume}, D) != 0:", resume)
             e.emit(ind + 2, f"return {self.dummy}", resume)
@@ -264,6 +266,7 @@ class NbGen:
             head.emit(1, f"{v} = {INIT[v[-1]] if v[-1] in INIT else '0'}", 0)
         head.emit(1, "c = 0", 0)
         self.e = head
+        self.hot = spec.recursive
         if spec.osr is None:
             head.emit(1, "st[3] += 1", 0)
             head.emit(1, "if D > st[4]:", 0)
@@ -285,6 +288,8 @@ class NbGen:
             self.e.emit(ind, f"return {self.dummy}", b.start)
             return
         stk = [self.slot(k, t) for k, t in enumerate(st[1])]
+        # inline countdown tests where code runs often; elsewhere a call keeps numba's compile time down
+        self.hot = b.loop_depth > 0 or self.spec.recursive or self.spec.osr is not None
         if b.start != 0:
             # every jump into this block charged the run it starts: one countdown check here
             # instead of one per incoming edge (the tick's resume pc is this block's start)

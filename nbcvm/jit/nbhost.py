@@ -29,6 +29,43 @@ class Context:
         self.pending: BaseException | None = None
 
 
+# Ctrl-C while compiled code runs.  Python would raise KeyboardInterrupt in whatever Python code runs
+# next -- possibly numba's own object-mode glue, which then fails with a SystemError.  So while compiled
+# code runs, SIGINT only sets a flag, and the next tick (at most ~20M instructions later) raises it
+# where it is safe; outside compiled code the previous handler runs as before.
+_running = [0]  # entries into compiled code in progress (any thread)
+_interrupted = [False]
+_previous: Any = None
+
+
+def _on_sigint(signum, frame) -> None:
+    if _running[0] > 0:
+        _interrupted[0] = True
+    elif callable(_previous):
+        _previous(signum, frame)
+    else:
+        raise KeyboardInterrupt
+
+
+def install_sigint() -> None:
+    """Route SIGINT as above (main thread, and only if Python's default handler is in place)."""
+    global _previous
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or _previous is not None:
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        _previous = signal.default_int_handler
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def take_interrupt() -> bool:
+    if _interrupted[0]:
+        _interrupted[0] = False
+        return True
+    return False
+
+
 class _TLS(threading.local):
     def __init__(self) -> None:
         self.stack: list[Context] = []
@@ -48,6 +85,8 @@ def tick(st, fid: int, pc: int, depth: int) -> int:
     m.budget = int(st[0] - st[10])
     m.resume = int(pc)
     try:
+        if take_interrupt():
+            raise KeyboardInterrupt
         m.tick(ctx.fns[int(fid)], int(depth) - 1)
     except BaseException as e:  # noqa: BLE001 - handed to the wrapper, which raises it
         ctx.pending = e

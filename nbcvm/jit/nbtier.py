@@ -82,6 +82,11 @@ def closure_reason(fn: Any) -> str | None:
     return None
 
 
+def _calls_natives(fn: Any) -> bool:
+    names = fn.inst.module.names
+    return any(BY_CODE[opc].name == "call" and "." in names[args[0]] for opc, args in fn.code.code)
+
+
 def static_reason(fn: Any) -> str | None:
     """Why ``fn`` can never be numeric (None if it might be, depending on types)."""
     if fn.info.regions:
@@ -136,9 +141,12 @@ class Compiled:
         ctx = nbhost.Context(self.tier, self.ms, self.specs, self.gmap_items)
         stack = nbhost.TLS.stack
         stack.append(ctx)
+        running = nbhost._running
+        running[0] += 1
         try:
             v = self.disp(*[0 if x is None else x for x in args] if self.has_nil else args, D, 0, st, sf, gi, gf)
         finally:
+            running[0] -= 1
             stack.pop()
             m.budget = int(st[0] - st[10])
             m.calls += int(st[3])
@@ -153,6 +161,8 @@ class Compiled:
             self.pool.append((st, sf))
             raise err
         self.pool.append((st, sf))
+        if nbhost.take_interrupt():  # Ctrl-C arrived after the last tick: deliver it now
+            raise KeyboardInterrupt
         return None if self.ret_nil else v
 
     # -- errors -----------------------------------------------------------------------
@@ -240,6 +250,7 @@ class NumbaTier:
         self.np = NUMPY.get()
         self.cache_dir = self._prepare_dir(Path(cache_dir) if cache_dir else default_cache_dir())
         self.nbrt_name = self._load_nbrt()
+        nbhost.install_sigint()
         self.wrappers: dict[Any, Any] = {}
         self._frame_keys = 0
         self.compile_seconds = 0.0
@@ -257,11 +268,14 @@ class NumbaTier:
         fuel is still counted exactly (``steps`` stays exact), only the tick is
         later.  With a deadline it still ticks every ~2M instructions (a few
         ms of compiled code), so a timeout is noticed about as promptly as in
-        the interpreter.
+        the interpreter; without one it ticks every ~20M instructions, which also lets
+        Python deliver a pending KeyboardInterrupt.
         """
         if m.limits.max_steps is not None or any(h != self.jit.sample for h in m.hooks):
             return 0
-        return 1 << 60 if m.deadline is None else 100 * CHECK_INTERVAL
+        # still a tick every ~20M instructions without a deadline (tens of ms of compiled code): it
+        # returns to Python, so Ctrl-C interrupts an endless compiled loop as it does the interpreter
+        return 1000 * CHECK_INTERVAL if m.deadline is None else 100 * CHECK_INTERVAL
 
     def frame_key(self) -> int:
         self._frame_keys += 1
@@ -319,8 +333,9 @@ class NumbaTier:
         if fn in self.wrappers:
             return True
         reason = closure_reason(fn)
-        if reason is None and getattr(getattr(self.rt, "errors", None), "faults", None):
-            reason = "fault injection is on (natives must stay observable)"
+        faults = getattr(getattr(self.rt, "errors", None), "faults", None)
+        if reason is None and faults and faults.spec.get("native", 0) > 0 and _calls_natives(fn):
+            reason = "native fault injection is on (inlined math natives would bypass it)"
         if reason is not None:
             self.jit.decide(fn, "python", f"numba: {reason}")
             return False
@@ -429,6 +444,7 @@ class NumbaTier:
             self.jit.event("numba-ineligible", fn.qualname, f"{label}: {e}", time.perf_counter() - t0)
             return None
         try:
+            self.jit.inject_fault(fn)
             c = self.compile_closure(ms, specs, gtypes, label, t0)
         except Exception as e:  # noqa: BLE001 - any compile failure: Python tier, recorded once
             self.jit.decide(fn, "python", f"numba {label} failed: {type(e).__name__}: {str(e)[:300]}")
@@ -528,7 +544,9 @@ class NumbaTier:
             for pc, site in nf.sites.items():
                 sites[(s.idx, pc)] = site
         entry = specs[0]
-        header = f"{entry.fn.qualname} {' '.join(s.name + ':' + s.signature() for s in specs)}; {self.versions()}"
+        digests = " ".join(sorted({f"{s.fn.name}={s.fn.code.digest()}" for s in specs}))
+        header = (f"{entry.fn.qualname} {' '.join(s.name + ':' + s.signature() for s in specs)}; "
+                  f"bytecode {digests}; {self.versions()}")
         src = module_source(self.nbrt_name, funcs, header)
         digest = hashlib.sha256(src.encode()).hexdigest()[:16]
         safe = "".join(ch if ch.isalnum() else "_" for ch in f"{ms.inst.name}_{entry.fn.name}")

@@ -34,7 +34,6 @@ from typing import Any
 from nbcvm.isa import BY_CODE
 from nbcvm.jit import DECLINE, MODES
 from nbcvm.jit.pyrt import FnRecord, LiveFrames, ModuleNS, make_entry, osr_handler
-from nbcvm.jit.translate import Untranslatable, translate_py
 from nbcvm.vm.compile import HANDLERS, InsCtx
 from nbcvm.vm.interp import execute
 
@@ -236,7 +235,10 @@ class JitManager:
         ms = self.module_ns(fn.inst)
         idx = ms.index[fn.name]
         t0 = time.perf_counter()
+        from nbcvm.jit.translate import Untranslatable, translate_py  # on first promotion: keeps start-up lean
+
         try:
+            self.inject_fault(fn)
             fn.compile(self.rt.meter)  # the interpreter's closures: its errpc table and handlers
             pf = translate_py(fn, idx, ms.index)
             ns = ms.ns
@@ -293,6 +295,13 @@ class JitManager:
             ops[h] = osr_handler(ms, fn, h, ops[h], enter)
         ms.osr_headers[idx] = headers
         self.event("osr-ready", fn.qualname, f"loop headers at pc {', '.join(map(str, headers))}")
+
+    def inject_fault(self, fn: Any) -> None:
+        """``--inject-faults jit:P``: fail this compile on purpose (the fallback must recover it)."""
+        errors = getattr(self.rt, "errors", None)
+        faults = getattr(errors, "faults", None)
+        if faults and faults.hit("jit"):
+            raise faults.fault("jit", fn.qualname)
 
     def _fallback(self, fn: Any, err: BaseException) -> None:
         errors = getattr(self.rt, "errors", None)

@@ -1,4 +1,4 @@
-"""Random programs (tests/jit/gen.py) give identical results on every tier.
+"""Random programs (tests/jit/jitgen.py) give identical results on every tier.
 
 Each example is run by the interpreter and by the JIT in eager mode, with and
 without a fuel limit, and must agree on stdout, exit code, error type and
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gen import programs
+from jitgen import programs
 from jitutil import run_src, tiers
 from nbcvm.runtime.limits import Limits
 

@@ -196,12 +196,12 @@ def test_compile_failure_falls_back_once(monkeypatch) -> None:
 
 
 def test_translation_failure_stays_in_the_interpreter(monkeypatch) -> None:
-    from nbcvm.jit import tier
+    from nbcvm.jit import translate
 
     def broken(*a, **k):
         raise ValueError("simulated translator bug")
 
-    monkeypatch.setattr(tier, "translate_py", broken)
+    monkeypatch.setattr(translate, "translate_py", broken)
     off = run_src(HOT, "off")
     jit = run_src(HOT, "eager")
     assert jit.key() == off.key()
@@ -438,3 +438,12 @@ def test_memory_limit_sees_translated_frames() -> None:
     assert off.error == jit.error == "LimitExceeded"
     assert off.traceback == jit.traceback
     assert abs(off.steps - jit.steps) <= 20  # the same allocation, or the one before or after it
+
+
+def test_injected_jit_faults_are_recovered() -> None:
+    r = run_cli(["run", "--jit", "eager", "--inject-faults", "jit:1.0", "--json",
+                 str(ROOT / "examples" / "fib.nbc"), "15"])
+    assert r.code == 0 and r.stdout == "610\n"
+    data = json.loads(r.stderr[r.stderr.index("{"):])
+    (row,) = [f for f in data["recovery"]["faults"] if f["point"] == "jit"]
+    assert row["injected"] >= 2 and row["recovered"] == row["injected"] and row["propagated"] == 0
