@@ -385,9 +385,9 @@ class PyGen:
         br = self.opnames[pc + 1]
         target = self.code.code[pc + 1][1][0]
         nxt = pc + 2
-        cond = f"{A} {sym} {B}"
-        if br == "jf":
-            cond = f"not ({cond})"
+        self.e.emit(ind, f"c = {A} {sym} {B}", pc)
+        self.e.emit(ind, "if c.__class__ is not bool: raise TypeError", pc)  # as the interpreter
+        cond = "not c" if br == "jf" else "c"
         self.e.emit(ind, f"if {cond}:", pc)
         self.goto(ind + 1, target, pc + 1, None, charge=True)
         self.goto(ind, nxt, pc + 1, follow, charge=True)
@@ -446,6 +446,10 @@ class PyGen:
             if check:
                 e.emit(ind, f"v = {A} {sym} {B}", pc)
                 e.emit(ind, f"if not {INT_MIN} <= v <= {INT_MAX} and v.__class__ is int: overflow({nm!r})", pc)
+                e.emit(ind, f"S{dst} = v", pc)
+            elif nm in COMPARE:  # always a bool, as in the interpreter (tensors compare elementwise)
+                e.emit(ind, f"v = {A} {sym} {B}", pc)
+                e.emit(ind, "if v.__class__ is not bool: raise TypeError", pc)
                 e.emit(ind, f"S{dst} = v", pc)
             else:
                 e.emit(ind, f"S{dst} = {A} {sym} {B}", pc)

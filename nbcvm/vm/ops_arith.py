@@ -102,7 +102,9 @@ def binop_factory(op: str, ka: str, kb: str, kd: str, branch: str | None = None)
         taken, fall = ("T", "NXT") if branch == "jt" else ("NXT", "T")
         ctaken, cfall = ("CT", "CF") if branch == "jt" else ("CF", "CT")
         body += [
-            f"if {a} {sym} {b}:",
+            f"c = {a} {sym} {b}",
+            "if c.__class__ is not bool: raise TypeError",  # e.g. tensors compare elementwise
+            "if c:",
             f"    m.budget -= {ctaken}",
             f"    if m.budget < 0: m.resume = {taken}; return {BUDGET}",
             f"    return {taken}",
