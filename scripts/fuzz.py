@@ -5,10 +5,13 @@
     python scripts/fuzz.py --count 5000 --target decoder
     python scripts/fuzz.py --seed 1 --target verifier --replay 1234   # one input again
 
-Every input is derived from ``(seed, target, index)`` alone, so a run is
-deterministic for a given ``--seed`` and any input can be replayed by its
-index.  Expected outcomes are counted per class (ok, FormatError, AsmError,
-VerifyError, VMError:<type>, LimitExceeded:<limit> ...).  A FAILURE is:
+Every input is derived from ``(seed, target, index)`` and the corpus
+(examples/*.nbc and tests/programs/*.nbc as they are), so a run is
+deterministic for a given ``--seed`` -- up to the interleaving of VM threads
+that fuzzed programs spawn -- and any input can be replayed by its index.
+Expected outcomes are counted per class (ok, FormatError, AsmError,
+VerifyError, VMError:<type>, LimitExceeded:<limit> ...; ``known:...`` counts
+inputs that hit an already reported core bug).  A FAILURE is:
 
 * any other Python exception, or an NBC ``InternalError`` (a fault in nbcvm);
 * a broken round trip: decoded bytes that re-encode differently, an assembled
@@ -16,6 +19,7 @@ VerifyError, VMError:<type>, LimitExceeded:<limit> ...).  A FAILURE is:
   does not re-assemble byte-identically;
 * an input that runs more than 2 s past its wall-time budget (a watchdog
   thread ends the process if one never returns);
+* VM threads still alive a minute after their run ended (stuck for good);
 * resident memory growing more than ``--max-rss-growth`` MiB over the run.
 
 A failure prints a reproducer (hex of the bytes / the text) and the command
@@ -62,6 +66,7 @@ SLACK = 2.0  # seconds an input may run past its budget before it is a failure
 RUN_TIMEOUT = 1.0
 HARD_HANG = 30.0  # the watchdog ends the process after budget + this
 STRAY_WAIT = 15.0  # seconds VM threads left running after run_main may take to end
+STUCK_AFTER = 60.0  # a VM thread older than this is stuck for good
 
 
 def limits() -> Limits:
@@ -680,14 +685,13 @@ def run_module(m: Module, args: list | None = None) -> tuple[str, str, Any]:
     took = time.perf_counter() - t0
     if took > RUN_TIMEOUT + SLACK:
         raise Failure(f"slow: run_main took {took:.2f} s with a {RUN_TIMEOUT:g} s timeout")
-    stray = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-    if stray:  # VM threads that outlive run_main (reported): let them end before the next input
+    if vm_threads_left(rt, before):  # threads of this run outlive run_main (reported)
         end = time.perf_counter() + STRAY_WAIT
-        for t in stray:
-            t.join(max(0.0, end - time.perf_counter()))
-        alive = sum(t.is_alive() for t in stray)
-        if alive:
-            raise Failure(f"{alive} VM thread(s) still running {STRAY_WAIT:.0f} s after run_main returned")
+        while vm_threads_left(rt, before) and time.perf_counter() < end:
+            time.sleep(0.05)
+        left = vm_threads_left(rt, before)
+        if left:
+            raise Failure(f"{left} VM thread(s) still running {STRAY_WAIT:.0f} s after run_main returned")
         return "known:threads-outlive-run", out.getvalue(), None
     err = outcome.error
     if err is None:
@@ -700,6 +704,14 @@ def run_module(m: Module, args: list | None = None) -> tuple[str, str, Any]:
         raise Failure(f"NBC InternalError: {err.message}", _tb(err))
     sig = (outcome.exit_code, out.getvalue(), err.type_name if err else None, err.message if err else None)
     return cls, out.getvalue(), sig
+
+
+def vm_threads_left(rt: Runtime, before: set) -> int:
+    """VM threads of this runtime still running (any new host threads if it keeps no count)."""
+    live = getattr(getattr(rt, "threads", None), "live", None)
+    if isinstance(live, int):
+        return live
+    return sum(1 for t in threading.enumerate() if t not in before and t.is_alive())
 
 
 def _tb(err: VMError) -> str:
@@ -769,7 +781,7 @@ def exec_interpreter(m: Module) -> str:
     threaded = threaded or sig is None
     if "time" not in d.imports and not threaded and cls != "LimitExceeded:time":
         _, _, sig2 = run_module(d)  # same program, same seed: same everything
-        if sig2 != sig:
+        if sig is not None and sig2 is not None and sig2 != sig:
             raise Failure("nondeterministic: two runs of one program differ", f"{sig!r}\n{sig2!r}")
     return cls
 
@@ -817,6 +829,25 @@ def rss_mib() -> float:
         import psutil
 
         return psutil.Process().memory_info().rss / 2**20
+
+
+def stuck_threads(born: dict[threading.Thread, tuple[str, int, float]], seed: int) -> str | None:
+    """A FAILURE report if VM threads have outlived their run by more than STUCK_AFTER seconds."""
+    now = time.perf_counter()
+    for th in [t for t in born if not t.is_alive()]:
+        del born[th]
+    old = [(th, info) for th, info in born.items() if th.name.startswith("nbc") and now - info[2] > STUCK_AFTER]
+    if not old:
+        return None
+    frames = sys._current_frames()
+    th, (target, index, t0) = min(old, key=lambda x: x[1][2])
+    # Show the thread whose stack explains the others if there is one (a lock held by itself).
+    stacks = {t: "".join(traceback.format_stack(frames[t.ident])[-8:]) for t, _ in old if t.ident in frames}
+    culprit = next((t for t, st in stacks.items() if "_collected" in st), th)
+    return (f"FAILURE [{target} #{index}] {len(old)} VM thread(s) stuck for more than {STUCK_AFTER:.0f} s "
+            f"after their run ended\n{culprit.name}:\n{stacks.get(culprit, '?')}"
+            f"replay: python scripts/fuzz.py --seed {seed} --target {target} --replay {index} "
+            "(timing-dependent: may not recur on replay)")
 
 
 def reproducer(target: str, inp: Any, seed: int, index: int) -> str:
@@ -900,6 +931,7 @@ def main(argv: list[str] | None = None) -> int:
     dog.start()
     started = time.perf_counter()
     rss0: float | None = None
+    born: dict[threading.Thread, tuple[str, int, float]] = {}
     print(f"fuzzing {', '.join(targets)} with seed {a.seed}; corpus: {len(corpus.sources)} sources, "
           f"{len(corpus.blobs)} binaries", flush=True)
     i = a.start
@@ -944,15 +976,24 @@ def main(argv: list[str] | None = None) -> int:
                 print("\n" + failures[key] + "\n", flush=True)
             if not a.keep_going:
                 break
+        for th in threading.enumerate():  # remember which input started each host thread
+            if th not in born:
+                born[th] = (target, i, time.perf_counter())
         if done % 200 == 199:
+            stuck = stuck_threads(born, a.seed)
+            if stuck is not None and "stuck" not in failures:
+                failures["stuck"] = stuck
+                print("\n" + stuck + "\n", flush=True)
+                if not a.keep_going:
+                    break
             rss = rss_mib()
             if rss0 is None:
                 rss0 = rss
-            elif rss - rss0 > a.max_rss_growth:
-                key = "rss"
-                failures[key] = f"FAILURE: RSS grew {rss - rss0:.0f} MiB (from {rss0:.0f} to {rss:.0f} MiB)"
-                print(failures[key], flush=True)
-                break
+            elif rss - rss0 > a.max_rss_growth and "rss" not in failures:
+                failures["rss"] = f"FAILURE: RSS grew {rss - rss0:.0f} MiB (from {rss0:.0f} to {rss:.0f} MiB)"
+                print(failures["rss"], flush=True)
+                if not a.keep_going:
+                    break
         now = time.perf_counter()
         if now - last_report > 60:
             last_report = now

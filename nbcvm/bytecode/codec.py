@@ -220,14 +220,16 @@ def _line_tables(funcs: tuple[CodeObject, ...]) -> bytes:
 class _Reader:
     """A cursor over ``data[pos:end]`` (absolute offsets, so errors name file offsets)."""
 
-    __slots__ = ("data", "pos", "end", "path", "what")
+    __slots__ = ("data", "pos", "end", "path", "what", "func")
 
     def __init__(self, data: bytes, pos: int, end: int, path: str, what: str):
         self.data, self.pos, self.end, self.path, self.what = data, pos, end, path, what
+        self.func: int | None = None  # the function being read, named in errors
 
     def fail(self, message: str, at: int | None = None) -> FormatError:
         at = self.pos if at is None else at
-        return FormatError(Diagnostic(f"{message} (at offset {at})", path=self.path))
+        where = "" if self.func is None else f"function {self.func}, "
+        return FormatError(Diagnostic(f"{message} ({where}at offset {at})", path=self.path))
 
     def need(self, n: int, what: str) -> None:
         if n > self.end - self.pos:
@@ -295,8 +297,8 @@ class _Reader:
         return s
 
     def strings(self, what: str) -> tuple[str, ...]:
-        n = self.count(f"{what} count")
-        return tuple(self.string(what) for _ in range(n))
+        n = self.count(what + " count")
+        return tuple([self.string(what) for _ in range(n)])
 
 
 def _fail(path: str, message: str, at: int | None = None) -> FormatError:
@@ -450,21 +452,22 @@ def _read_funcs(r: _Reader) -> list[_RawFunc]:
     nops, noarg, zz1 = _NOPERANDS, _NOARG, _ZZ1
     funcs: list[_RawFunc] = []
     for i in range(n):
-        fname = r.string(f"name of function {i}")
-        nparams = r.uvarint(f"parameter count of function {i}")
-        locs = r.strings(f"local of function {i}")
-        ninstr = r.count(f"instruction count of function {i}")
-        clen = r.uvarint(f"code length of function {i}")
-        r.need(clen, f"code of function {i}")
+        r.func = i
+        fname = r.string("function name")
+        nparams = r.uvarint("parameter count")
+        locs = r.strings("local name")
+        ninstr = r.count("instruction count")
+        clen = r.uvarint("code length")
+        r.need(clen, "code")
         if ninstr > clen:
-            raise r.fail(f"function {i} claims {ninstr} instructions in {clen} byte(s) of code")
+            raise r.fail(f"{ninstr} instructions claimed in {clen} byte(s) of code")
         data, pos, end = r.data, r.pos, r.pos + clen
         code = []
         append = code.append
-        cr = _Reader(data, pos, end, r.path, f"code of function {i}")
+        cr: _Reader | None = None  # made only for the rare multi-byte operand
         for pc in range(ninstr):
             if pos >= end:
-                raise r.fail(f"function {i} code ends after {pc} of its {ninstr} instructions", pos)
+                raise r.fail(f"code ends after {pc} of its {ninstr} instructions", pos)
             opc = data[pos]
             pos += 1
             k = nops[opc]
@@ -476,7 +479,7 @@ def _read_funcs(r: _Reader) -> list[_RawFunc]:
                 pos += 1
                 continue
             if k < 0:
-                raise r.fail(f"unknown opcode 0x{opc:02x} in function {i} at pc {pc}", pos - 1)
+                raise r.fail(f"unknown opcode 0x{opc:02x} at pc {pc}", pos - 1)
             args = []
             for j in range(k):
                 if pos < end and data[pos] < 0x80:
@@ -484,18 +487,21 @@ def _read_funcs(r: _Reader) -> list[_RawFunc]:
                     pos += 1
                     continue
                 if pos >= end:
-                    raise r.fail(f"operand count mismatch: '{BY_CODE[opc].name}' needs {k} "
-                                 f"operand(s) but the code of function {i} ends after {j} "
-                                 f"(pc {pc})", pos)
+                    raise r.fail(f"operand count mismatch: '{BY_CODE[opc].name}' at pc {pc} needs "
+                                 f"{k} operand(s) but the code ends after {j}", pos)
+                if cr is None:
+                    cr = _Reader(data, pos, end, r.path, "code")
+                    cr.func = i
                 cr.pos = pos
                 args.append(cr.svarint(f"operand {j} of pc {pc}"))
                 pos = cr.pos
             append((opc, tuple(args)))
         if pos != end:
-            raise r.fail(f"operand count mismatch: {end - pos} byte(s) of code left in function {i} "
-                         f"after its {ninstr} instructions (written for a different ISA?)", pos)
+            raise r.fail(f"operand count mismatch: {end - pos} byte(s) of code left after its "
+                         f"{ninstr} instructions (written for a different ISA?)", pos)
         r.pos = end
         funcs.append((fname, nparams, locs, tuple(code)))
+    r.func = None
     return funcs
 
 
@@ -508,9 +514,10 @@ def _read_lines(r: _Reader, funcs: list[_RawFunc]) -> list[tuple[int, ...]]:
     out = []
     for i, f in enumerate(funcs):
         at = r.pos
-        m = r.count(f"line count of function {i}")
+        r.func = i
+        m = r.count("line count")
         if m != len(f[3]):
-            raise r.fail(f"line table of function {i} has {m} entries for {len(f[3])} instructions", at)
+            raise r.fail(f"line table has {m} entries for {len(f[3])} instructions", at)
         line, ln = 0, []
         append = ln.append
         data, pos, end = r.data, r.pos, r.end
@@ -524,10 +531,11 @@ def _read_lines(r: _Reader, funcs: list[_RawFunc]) -> list[tuple[int, ...]]:
                 line += r.svarint("line delta")
                 pos = r.pos
             if not 0 <= line <= MAX_LINE:
-                raise r.fail(f"line number {line} of function {i} out of range (0..{MAX_LINE})", at)
+                raise r.fail(f"line number {line} out of range (0..{MAX_LINE})", at)
             append(line)
         r.pos = pos
         out.append(tuple(ln))
+    r.func = None
     return out
 
 
