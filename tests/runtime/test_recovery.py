@@ -307,7 +307,7 @@ def test_stress_with_faults(capfd):
     from nbcvm.cli import main
 
     code = main(["stress", "--threads", "4", "--iterations", "2", "--workload", "channel-fan-in",
-                 "--inject-faults", "channel:0.02", "--json"])  # 0.02**4 per op: never exhausts the retries
+                 "--inject-faults", "channel:0.02", "--json"])  # all 4 tries of one op fail with p = 0.02**4 (1 in 6 million)
     import json
 
     rep = json.loads(capfd.readouterr().out)
