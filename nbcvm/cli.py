@@ -128,6 +128,10 @@ def run(obj: _Ctx, program, args, max_steps, max_depth, timeout, max_memory, max
     if outcome.error is not None:
         sys.stdout.flush()
         click.echo(traceback(outcome.error), err=True)
+    if outcome.cancelled_threads:
+        sys.stdout.flush()
+        click.echo(f"warning: {outcome.cancelled_threads} VM thread(s) still running when the run ended "
+                   "were cancelled (join threads before main returns)", err=True)
     if stats:
         from nbcvm.report.tables import run_stats
 
@@ -176,9 +180,11 @@ def verify(obj: _Ctx, programs, as_json):
     if as_json:
         _emit_json([r.to_dict() for r in results])
     else:
+        from nbcvm.report.text import input_error
+
         for r in results:
-            for e in r.errors:
-                click.echo(e, err=True)
+            if r.error is not None:
+                click.echo(input_error(r.error), err=True)
         from nbcvm.report.tables import verify_results
 
         verify_results(obj.console, results)

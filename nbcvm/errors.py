@@ -204,6 +204,15 @@ class LimitExceeded(VMError):
                          details={"limit": limit, "used": used, "max": maximum, "unit": unit})
 
 
+class Cancelled(LimitExceeded):
+    """The run ended (main returned) while this VM thread still ran; not catchable."""
+
+    def __init__(self, why: str):
+        VMError.__init__(self, "LimitExceeded", f"cancelled: {why}",
+                         details={"limit": "cancelled", "used": 0, "max": 0, "unit": ""})
+        self.limit, self.used, self.maximum, self.unit = "cancelled", 0, 0, ""
+
+
 def _num(x: float) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 

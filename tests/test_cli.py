@@ -122,3 +122,28 @@ def test_internal_error_is_one_line(monkeypatch, capfd):
     monkeypatch.setattr(runmod, "run_program", boom)
     code, out, err = run(capfd, "run", str(EX / "hello.nbc"))
     assert code == 70 and err.strip() == "nbcvm: internal error: RuntimeError: kaboom (please report this)"
+
+
+def test_run_warns_about_cancelled_threads(tmp_path, capfd, monkeypatch):
+    from nbcvm.runtime.runtime import Runtime
+
+    monkeypatch.setattr(Runtime, "_grace", lambda self: 0.1)
+    p = tmp_path / "spin.nbc"
+    p.write_text(".func spin\ntop:\n    jmp top\n.end\n.func main\n    spawn spin 0\n    pop\n    push 0\n    ret\n.end\n")
+    code, out, err = run(capfd, "run", str(p))
+    assert code == 0 and out == ""
+    assert err == ("warning: 1 VM thread(s) still running when the run ended were cancelled "
+                   "(join threads before main returns)\n")
+
+
+def test_disasm_of_decodable_but_invalid_binary_is_a_clean_error(tmp_path, capfd):
+    from nbcvm.bytecode.codec import encode
+    from nbcvm.bytecode.model import CodeObject, Module
+    from nbcvm.isa import BY_NAME
+
+    f = CodeObject("main", 0, (), ((BY_NAME["push"].code, (7,)), (BY_NAME["ret"].code, ())), (1, 2))
+    p = tmp_path / "bad.nbcb"
+    p.write_bytes(encode(Module("bad", (0,), (), (), (), (f,), "bad.nbc")))
+    code, out, err = run(capfd, "disasm", str(p))
+    assert code == 2 and out == ""
+    assert "constant index 7 out of range" in err and "internal error" not in err

@@ -31,6 +31,8 @@ from nbcvm.bytecode.model import CodeObject, Const, Module, const_key
 from nbcvm.errors import AsmError, Diagnostic
 from nbcvm.isa import BY_NAME
 
+MAX_LINE = 2**63 - 1  # line numbers are int64 in the binary format too
+
 MAX_ERRORS = 50
 _NAME = re.compile(r"^[A-Za-z_$][\w$]*$")
 _MODNAME = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
@@ -134,7 +136,7 @@ class _Assembler:
                 else:
                     rec = lineno
                     if explicit_line is not None:  # .line N: N, N+1, N+2 ... per instruction
-                        rec, explicit_line = explicit_line, explicit_line + 1
+                        rec, explicit_line = explicit_line, min(explicit_line + 1, MAX_LINE)
                     func.instrs.append(_RawInstr(head.text, args, lineno, rec, line))
             else:
                 self.tok_error(lineno, head, f"expected an instruction or directive, got {head.text!r}")
@@ -202,8 +204,8 @@ class _Assembler:
             if func is None:
                 self.tok_error(lineno, head, ".line outside a function")
             elif self._arity(head, args, lineno, 1, 1):
-                if args[0].kind != "int" or not 0 <= int(args[0].value) < 2**31:  # type: ignore[arg-type]
-                    self.tok_error(lineno, args[0], ".line takes a line number")
+                if args[0].kind != "int" or not 0 <= int(args[0].value) <= MAX_LINE:  # type: ignore[arg-type]
+                    self.tok_error(lineno, args[0], f".line takes a line number (0..{MAX_LINE})")
                 else:
                     return func, int(args[0].value)  # type: ignore[arg-type]
         elif d == ".end":

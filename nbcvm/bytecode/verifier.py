@@ -31,8 +31,9 @@ from nbcvm.isa import BY_CODE, Flow, OperandKind
 MAX_ERRORS = 50
 MAX_COUNT = 65535  # largest argument/element count an instruction may name
 MAX_STACK = 65535
-_IDENT = re.compile(r"^[A-Za-z_$][\w$]*$")
-_MODNAME = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
+# fullmatch, never match(...$): "$" also matches before a trailing newline
+_IDENT = re.compile(r"[A-Za-z_$][\w$]*")
+_MODNAME = re.compile(r"[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*")
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,11 @@ def verify(module: Module) -> tuple[FuncInfo, ...]:
 
 
 def _check_module(m: Module, errs: _Errors) -> None:
-    if not _MODNAME.match(m.name):
+    if not _MODNAME.fullmatch(m.name):
         errs.add(None, None, f"bad module name {m.name!r}")
     seen: set[str] = set()
     for f in m.functions:
-        if not _IDENT.match(f.name):
+        if not _IDENT.fullmatch(f.name):
             errs.add(None, None, f"bad function name {f.name!r}")
         if f.name in seen:
             errs.add(None, None, f"duplicate function '{f.name}'")
@@ -108,15 +109,15 @@ def _check_module(m: Module, errs: _Errors) -> None:
             errs.add(f, None, f"{f.nparams} parameters but only {len(f.locals)} locals")
         if len(f.lines) != len(f.code):
             errs.add(f, None, "line table does not match the code")
-        if len(set(f.locals)) != len(f.locals) or not all(_IDENT.match(x) for x in f.locals):
+        if len(set(f.locals)) != len(f.locals) or not all(_IDENT.fullmatch(x) for x in f.locals):
             errs.add(f, None, "locals must be distinct names")
     for imp in m.imports:
-        if not _MODNAME.match(imp):
+        if not _MODNAME.fullmatch(imp):
             errs.add(None, None, f"bad import name {imp!r}")
     if len(set(m.imports)) != len(m.imports):
         errs.add(None, None, "duplicate import")
     gnames = [g for g, _ in m.globals]
-    if len(set(gnames)) != len(gnames) or not all(_IDENT.match(g) for g in gnames):
+    if len(set(gnames)) != len(gnames) or not all(_IDENT.fullmatch(g) for g in gnames):
         errs.add(None, None, "globals must be distinct names")
     for g, init in m.globals:
         if not -1 <= init < len(m.consts):
@@ -168,6 +169,8 @@ def _check_operands(m: Module, f: CodeObject, pc: int, errs: _Errors) -> bool:
 
 
 def _check_callee(m: Module, name: str, args: tuple[int, ...], f: CodeObject) -> str | None:
+    if not _MODNAME.fullmatch(name):
+        return f"bad function name {name!r} in call"
     if "." in name:
         mod = name.rpartition(".")[0]
         if mod not in m.imports:

@@ -15,10 +15,11 @@ the maximum; NBC code cannot catch it.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, fields, replace
 
-from nbcvm.errors import LimitExceeded
+from nbcvm.errors import Cancelled, LimitExceeded
 
 CHECK_INTERVAL = 20_000  # instructions between deadline/hook checks (~1 ms)
 
@@ -65,6 +66,8 @@ class Meter:
         self.root_provider = None  # callable -> iterable of root containers (module globals)
         self.reconciles = 0
         self.max_depth = limits.max_depth
+        self.cancelled: str | None = None  # why the run was cancelled (set from another thread)
+        self._cancel_event = threading.Event()
         self._refill()
 
     # -- host API --------------------------------------------------------------
@@ -88,6 +91,24 @@ class Meter:
         self._refill()
         self.budget = min(self.budget, 0) if self._fuel_left() == 0 else self.budget
 
+    def cancel(self, why: str) -> None:
+        """Make every VM thread on this meter stop at its next tick or wait (Cancelled).
+
+        Called from another host thread: forcing the countdown below zero sends
+        the running code to ``tick`` within one straight-line run.  Call again to
+        re-force it if a thread's own decrement raced with the store.
+        """
+        self.cancelled = why
+        self._cancel_event.set()
+        self.budget = -(1 << 40)
+
+    def uncancel(self) -> None:
+        """After the cancelled threads are gone: a fresh countdown for the next run."""
+        if self.cancelled is not None:
+            self.cancelled = None
+            self._cancel_event.clear()
+            self._refill()
+
     def usage(self) -> dict:
         return {"steps": self.steps, "peak_depth": self.peak_depth, "output_bytes": self.output_bytes,
                 "memory": self.memory, "seconds": time.perf_counter() - self.started}
@@ -103,6 +124,8 @@ class Meter:
 
     def tick(self, fn=None, depth: int = 0) -> int:
         """Called when the countdown runs out; returns the pc to resume at."""
+        if self.cancelled is not None:
+            raise Cancelled(self.cancelled)
         self.used += self.grant - self.budget
         cap = self.limits.max_steps
         if cap is not None and self.used > cap:
@@ -115,6 +138,8 @@ class Meter:
         return self.resume
 
     def check_deadline(self) -> None:
+        if self.cancelled is not None:
+            raise Cancelled(self.cancelled)
         if self.deadline is not None:
             now = time.perf_counter()
             if now > self.deadline:
@@ -160,9 +185,11 @@ class Meter:
         return held_bytes(roots)
 
     def sleep(self, seconds: float) -> None:
+        """Sleep, cut short by the deadline or a cancel (both raise)."""
         if self.deadline is not None:
             left = self.deadline - time.perf_counter()
             if seconds > left:
-                time.sleep(max(0.0, left))
+                self._cancel_event.wait(max(0.0, left))
                 self.check_deadline()
-        time.sleep(seconds)
+        if self._cancel_event.wait(seconds):
+            raise Cancelled(self.cancelled or "cancelled")

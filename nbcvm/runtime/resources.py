@@ -35,7 +35,7 @@ import itertools
 import threading
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -98,6 +98,10 @@ class ResourceManager:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.live: dict[int, Handle] = {}
+        # ids of weak handles whose value was collected.  The finalizer may run inside
+        # any allocation -- also while this thread holds _lock -- so it only appends
+        # here (deque.append is atomic) and the ids are reaped under the lock later.
+        self._dead: deque[int] = deque()
         self.created: Counter[str] = Counter()
         self.released: Counter[str] = Counter()
         self._main_ident = threading.get_ident()
@@ -114,6 +118,7 @@ class ResourceManager:
         """Record a new handle owned by the innermost scope (weak: released when collected)."""
         scope = None if weak else self._scope()
         with self._lock:
+            self._reap()
             live = self.live
             cap = self.rt.limits.max_handles
             if cap is not None and len(live) >= cap:
@@ -129,8 +134,13 @@ class ResourceManager:
         return h
 
     def _collected(self, hid: int) -> None:
-        with self._lock:
-            h = self.live.pop(hid, None)
+        self._dead.append(hid)  # no lock here: see __init__
+
+    def _reap(self) -> None:
+        """Release the weak handles that were collected (call with _lock held)."""
+        dead = self._dead
+        while dead:
+            h = self.live.pop(dead.popleft(), None)
             if h is not None:
                 h.released_at = "garbage collection"
                 self.released[h.kind] += 1
@@ -147,6 +157,7 @@ class ResourceManager:
 
     def _release(self, h: Handle, where: str) -> None:
         with self._lock:
+            self._reap()
             if h.released_at is not None:
                 return
             h.released_at = where
@@ -254,6 +265,7 @@ class ResourceManager:
     def snapshot(self) -> dict:
         """Live handles by kind (count, bytes) and by creation site."""
         with self._lock:
+            self._reap()
             live = list(self.live.values())
         kinds: dict[str, list[int]] = {}
         sites: dict[str, list] = {}

@@ -116,12 +116,13 @@ class RunOutcome:
     error: VMError | None
     stats: RunStats
     recovery: dict | None = None  # fault-injection table and recovery events, when any
+    cancelled_threads: int = 0  # VM threads still running after main's grace, then cancelled
 
     def to_dict(self) -> dict:
         return {"exit_code": self.exit_code,
                 "result": None if self.result is None else to_str(self.result),
                 "error": self.error.to_dict() if self.error else None, "stats": self.stats.to_dict(),
-                "recovery": self.recovery}
+                "recovery": self.recovery, "cancelled_threads": self.cancelled_threads}
 
 
 def peak_rss_bytes() -> int:
@@ -234,13 +235,22 @@ class Runtime:
             code = e.code & 0xFF
         except VMError as e:
             error, code = e, 1
-        self.threads.release_all(self.threads.current())
-        self.threads.wait_all(self._grace())
+        cancelled = self.finish_threads()
         self.resources.end_runtime()
         seconds = time.perf_counter() - t0
         self.output.flush()
         rec = self.errors.summary() if (self.errors.faults or self.errors.events) else None
-        return RunOutcome(code, result, error, self.stats(seconds), rec)
+        return RunOutcome(code, result, error, self.stats(seconds), rec, cancelled)
+
+    def finish_threads(self) -> int:
+        """End of a run: main lets go of its locks, VM threads still running get the
+        rest of the deadline (10 s without one), then are cancelled.  Returns how many
+        were cancelled."""
+        self.threads.release_all(self.threads.current())
+        cancelled = self.threads.finish(self._grace(), self.meter.cancel)
+        if cancelled and not self.threads.live:
+            self.meter.uncancel()
+        return cancelled
 
     def _grace(self) -> float:
         """How long to wait for VM threads still running when main ends."""

@@ -35,6 +35,7 @@ from nbcvm.errors import LimitExceeded, VMError
 
 DEFAULT_TIMEOUT = 5.0
 POLL = 0.05  # seconds between deadlock/deadline re-checks while waiting
+CANCEL_WAIT = 5.0  # seconds a cancelled run waits for its threads to unwind
 
 
 def _timeout(v: Any) -> float:
@@ -192,12 +193,39 @@ class ThreadManager:
             raise err
         return t.result
 
-    def wait_all(self, timeout: float = 10.0) -> list[VMThread]:
-        """Wait for every VM thread to finish; return the ones still running."""
+    def wait_all(self, timeout: float = 10.0, on_poll: Callable[[], None] | None = None) -> list[VMThread]:
+        """Wait for every VM thread to finish -- also threads started while waiting.
+
+        Returns the ones still running when ``timeout`` seconds have passed.
+        ``on_poll`` runs between short waits (the cancel path re-forces the
+        meter with it).
+        """
         end = time.monotonic() + timeout
-        for t in list(self.threads.values()):
-            t.done.wait(max(0.0, end - time.monotonic()))
-        return [t for t in self.threads.values() if not t.done.is_set()]
+        while True:
+            with self._lock:
+                running = [t for t in self.threads.values() if not t.done.is_set()]
+            left = end - time.monotonic()
+            if not running or left <= 0:
+                return running
+            if on_poll is not None:
+                on_poll()
+            running[0].done.wait(min(POLL, left) if on_poll is not None else left)
+
+    def finish(self, grace: float, cancel: Callable[[str], None]) -> int:
+        """At the end of a run: wait up to ``grace`` s, then cancel what still runs.
+
+        Returns how many VM threads were cancelled.  A cancelled thread stops at its
+        next tick or wait with an uncatchable ``Cancelled`` (its finally blocks do
+        not run, its locks and handles are released as for any dying thread).
+        """
+        running = self.wait_all(grace)
+        if not running:
+            return 0
+        why = (f"main returned and {len(running)} VM thread(s) were still running "
+               f"after a grace of {grace:g}s")
+        cancel(why)
+        self.wait_all(CANCEL_WAIT, on_poll=lambda: cancel(why))
+        return len(running)
 
     # -- locks -------------------------------------------------------------------
     def new_lock(self) -> VMLock:

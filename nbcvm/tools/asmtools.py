@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbcvm.asm.disasm import disassemble
@@ -14,7 +14,10 @@ from nbcvm.runtime.loader import load_file
 
 
 def disasm_file(path: str, debug: bool = True) -> str:
-    return disassemble(load_file(path), debug=debug)
+    """Disassemble a verified module (a decodable but invalid binary is a VerifyError)."""
+    module = load_file(path)
+    verify(module)
+    return disassemble(module, debug=debug)
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,8 @@ class VerifyResult:
     instructions: int
     max_stack: int
     seconds: float
-    errors: tuple[str, ...]
+    errors: tuple[str, ...]  # one line each: "where: kind: message"
+    error: InputError | None = field(default=None, compare=False)  # for the full text (source + caret)
 
     def to_dict(self) -> dict:
         return {"path": self.path, "ok": self.ok, "module": self.module, "functions": self.functions,
@@ -44,7 +48,7 @@ def verify_file(path: str) -> VerifyResult:
     except InputError as e:
         return VerifyResult(path, False, module.name if module else None, 0, 0, 0,
                             time.perf_counter() - t0,
-                            tuple(f"{d.location()}: {d.message}" for d in e.diagnostics))
+                            tuple(f"{d.location()}: {e.kind}: {d.message}" for d in e.diagnostics), e)
     return VerifyResult(path, True, module.name, len(module.functions),
                         sum(len(f.code) for f in module.functions),
                         max((i.max_stack for i in infos), default=0), time.perf_counter() - t0, ())

@@ -423,8 +423,7 @@ def run_leak_check(cfg: LeakConfig, progress: Progress | None = None) -> LeakRep
             gc.unfreeze()
         if own_tracing:
             tracemalloc.stop()
-        rt.threads.release_all(rt.threads.current())
-        rt.threads.wait_all(_grace(rt))
+        rt.finish_threads()
         rt.resources.end_runtime()
         rt.output.flush()
     seconds = time.perf_counter() - t0
@@ -448,13 +447,7 @@ def _one_run(rt: Any, inst: Any, cfg: LeakConfig, args: list) -> None:
     except ExitProgram:
         pass
     finally:
-        rt.threads.release_all(rt.threads.current())
-    rt.threads.wait_all(_grace(rt))
-
-
-def _grace(rt: Any) -> float:
-    d = rt.meter.deadline
-    return 10.0 if d is None else max(0.0, d - time.perf_counter())
+        rt.finish_threads()
 
 
 def _store(series: _Series, i: int, snap: dict, rt: Any, proc: _Process, tracing: bool) -> None:

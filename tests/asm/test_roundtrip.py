@@ -84,3 +84,21 @@ def test_junk_raises_only_nbc_errors(text):
         pass
     except NBCError as e:  # pragma: no cover - would be a wrong error class
         raise AssertionError(f"unexpected {type(e).__name__}") from e
+
+
+def test_large_line_numbers_round_trip():
+    # the binary format keeps int64 line numbers; .line used to stop at 2**31
+    from nbcvm.bytecode.codec import decode, encode
+
+    big = 2**63 - 1
+    m = assemble(f".func main\n    .line {big}\n    push 1\n    ret\n.end\n", "big.nbc")
+    assert m.function("main").lines == (big, big)  # runs on by one, saturating at the int64 maximum
+    text = disassemble(decode(encode(m)))
+    assert f".line {big}" in text
+    assert encode(assemble(text, "big.nbc")) == encode(m)
+    try:
+        assemble(f".func main\n    .line {big + 1}\n    push 1\n    ret\n.end\n", "big.nbc")
+    except AsmError as e:
+        assert ".line takes a line number (0..9223372036854775807)" in str(e)
+    else:
+        raise AssertionError(".line past int64 accepted")

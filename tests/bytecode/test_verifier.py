@@ -76,3 +76,26 @@ def test_module_level_checks():
     for want in ("bad module name", "duplicate function", "duplicate import", "bad initial constant",
                  "outside the 64-bit range", "unsupported type"):
         assert want in msgs
+
+
+@pytest.mark.parametrize("name,msg", [
+    ("fib\n", "bad function name 'fib\\n' in call"),       # "$" used to accept a trailing newline
+    ("math.\nsqrt", "bad function name"),
+    ("math.", "bad function name"),
+    ("a b", "bad function name"),
+])
+def test_callee_names_must_be_identifiers(name, msg):
+    code = [(BY_NAME["call"].code, (0, 0)), (BY_NAME["ret"].code, ())]
+    m = Module("m", (0,), (name,), (), ("math",), (CodeObject("main", 0, (), tuple(code), (0, 0)),), "m.nbcb")
+    with pytest.raises(VerifyError) as ei:
+        verify(m)
+    assert any(msg in d.message for d in ei.value.diagnostics), [d.message for d in ei.value.diagnostics]
+
+
+def test_names_with_trailing_newline_are_refused():
+    f = CodeObject("main\n", 0, ("x\n",), ((BY_NAME["push"].code, (0,)), (BY_NAME["ret"].code, ())), (1, 2))
+    m = Module("m\n", (0,), (), (("g\n", -1),), ("math\n",), (f,), "x")
+    msgs = " | ".join(d.message for d in pytest.raises(VerifyError, verify, m).value.diagnostics)
+    for want in ("bad module name", "bad function name", "locals must be distinct names", "bad import name",
+                 "globals must be distinct names"):
+        assert want in msgs

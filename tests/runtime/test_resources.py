@@ -226,3 +226,34 @@ top:
     jmp top""")
     outcome, _, _ = run_src(src, limits=Limits(max_memory=10_000_000))
     assert outcome.error.details["limit"] == "memory"
+
+
+def test_weak_handle_collected_while_lock_is_held_does_not_deadlock():
+    # The finalizer of a weak handle can run inside any allocation, including one made
+    # while this thread holds the manager's lock (a cyclic gc inside register()).
+    import gc
+    import threading
+
+    rt = Runtime(stdout=io.StringIO())
+    rm = rt.resources
+
+    class Box:
+        pass
+
+    box = Box()
+    h = rm.register("channel", box, 1, ("m", "f", "x.nbc", 1), weak=True)
+    done = threading.Event()
+
+    def collect_under_lock():
+        nonlocal box
+        with rm._lock:
+            box = None
+            gc.collect()
+        done.set()
+
+    t = threading.Thread(target=collect_under_lock, daemon=True)
+    t.start()
+    assert done.wait(10), "finalizer deadlocked on the resource lock"
+    snap = rm.snapshot()
+    assert snap["live"] == 0 and h.released_at == "garbage collection"
+    assert rm.released["channel"] == 1

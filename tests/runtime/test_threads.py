@@ -2,7 +2,8 @@
 
 import pytest
 
-from helpers import run_src
+from helpers import body, run_src
+from nbcvm.asm.assembler import assemble
 
 DEADLOCK = """
 .import time
@@ -319,3 +320,71 @@ def test_spawned_threads_run_on_the_runtimes_executor():
     rt.executor = lambda r, fn, a: (seen.append(fn.qualname), interp.execute(r, fn, a))[1]
     rt.run_main(rt.instantiate(assemble(src, "t.nbc")), [])
     assert seen == ["t.main", "t.work"]
+
+
+GRANDCHILD = """
+.import time
+.func late
+    push 0.3
+    call time.sleep 1
+    pop
+    push "grandchild done"
+    print
+    push 0
+    ret
+.end
+.func child
+    spawn late 0
+    pop
+    push 0
+    ret
+.end
+.func main
+    spawn child 0
+    pop
+    push 0
+    ret
+.end
+"""
+
+SPIN = """
+.import time
+.func spin
+top:
+    jmp top
+.end
+.func sleeper
+    push 60
+    call time.sleep 1
+    ret
+.end
+.func main
+    spawn spin 0
+    pop
+    spawn sleeper 0
+    pop
+    push 0
+    ret
+.end
+"""
+
+
+def test_run_waits_for_threads_started_by_threads():
+    # wait_all used to snapshot the thread table once: a grandchild started after
+    # the snapshot outlived run_main
+    outcome, out, rt = run_src(GRANDCHILD)
+    assert out == "grandchild done\n" and outcome.exit_code == 0
+    assert rt.threads.live == 0 and outcome.cancelled_threads == 0
+
+
+def test_threads_still_running_after_the_grace_are_cancelled(monkeypatch):
+    from nbcvm.runtime.runtime import Runtime
+
+    monkeypatch.setattr(Runtime, "_grace", lambda self: 0.2)
+    outcome, out, rt = run_src(SPIN)
+    assert outcome.exit_code == 0 and outcome.cancelled_threads == 2
+    assert rt.threads.live == 0  # the spinning and the sleeping thread both stopped
+    assert rt.meter.cancelled is None  # and the runtime runs the next program normally
+    before = rt.meter.steps
+    again = rt.run_main(rt.instantiate(assemble(body("push 7\nret"), "again.nbc")))
+    assert again.exit_code == 7 and again.error is None and rt.meter.steps - before == 2
