@@ -184,19 +184,54 @@ def _check_callee(m: Module, name: str, args: tuple[int, ...], f: CodeObject) ->
     return None
 
 
+# Per opcode, what the dataflow pass needs, flattened for speed:
+# (op, pops or -1 when it depends on an operand, pushes, flow, special)
+_F_NEXT, _F_JUMP, _F_BRANCH, _F_END = 0, 1, 2, 3
+_S_NONE, _S_REGION, _S_ENDREGION, _S_RET, _S_TRY = 0, 1, 2, 3, 4
+_FLOW = {Flow.NEXT: _F_NEXT, Flow.CALL: _F_NEXT, Flow.JUMP: _F_JUMP, Flow.BRANCH: _F_BRANCH, Flow.END: _F_END}
+_SPECIAL = {"region": _S_REGION, "endregion": _S_ENDREGION, "ret": _S_RET, "try": _S_TRY, "finally": _S_TRY}
+_ROWS = {code: (op, op.pops if isinstance(op.pops, int) else -1, op.pushes, _FLOW[op.flow],
+                _SPECIAL.get(op.name, _S_NONE)) for code, op in BY_CODE.items()}
+# Operand kinds checked by a plain range test; the others (counts, names, callees) take
+# the full path in _check_operands.
+_RANGED = (OperandKind.CONST, OperandKind.LOCAL, OperandKind.GLOBAL, OperandKind.LABEL)
+_SIMPLE = {code: op.operands for code, op in BY_CODE.items() if all(k in _RANGED for k in op.operands)}
+
+
+def _operands_ok(m: Module, f: CodeObject, errs: _Errors) -> bool:
+    """Every instruction's operands in range (fast path; problems reported by _check_operands)."""
+    bound = {OperandKind.CONST: len(m.consts), OperandKind.LOCAL: len(f.locals),
+             OperandKind.GLOBAL: len(m.globals), OperandKind.LABEL: len(f.code)}
+    simple = _SIMPLE
+    ok = True
+    for pc, (opc, args) in enumerate(f.code):
+        kinds = simple.get(opc)
+        if kinds is not None and len(args) == len(kinds):
+            for v, k in zip(args, kinds):
+                if not 0 <= v < bound[k]:
+                    break
+            else:
+                continue
+        if not _check_operands(m, f, pc, errs):
+            ok = False
+    return ok
+
+
 def _check_function(m: Module, f: CodeObject, errs: _Errors) -> FuncInfo:
-    n = len(f.code)
+    code = f.code
+    n = len(code)
     if n == 0:
         errs.add(f, None, "empty function (every function must end in ret, halt or throw)")
         return FuncInfo((), 0, ())
-    valid = [_check_operands(m, f, pc, errs) for pc in range(n)]
-    if not all(valid):
+    if not _operands_ok(m, f, errs):
         return FuncInfo((None,) * n, 0, ())
     regions = _regions(m, f, errs)
     depths: list[int | None] = [None] * n
     rdepths: list[int] = [0] * n  # open resource regions before each instruction
     max_stack = 0
+    depths[0] = 0
     work = [(0, 0, 0)]
+    rows = _ROWS
 
     def reach(target: int, depth: int, rdepth: int, src: int) -> None:
         if target >= n:
@@ -215,39 +250,54 @@ def _check_function(m: Module, f: CodeObject, errs: _Errors) -> FuncInfo:
     seeded: set[int] = set()
     while work:
         pc, depth, rdepth = work.pop()
-        if depths[pc] is None:
-            depths[pc], rdepths[pc] = depth, rdepth
-        opc, args = f.code[pc]
-        op = BY_CODE[opc]
-        pops = op.pop_count(args)
-        if depth < pops:
-            errs.add(f, pc, f"stack underflow: '{op.name}' pops {pops} but the stack holds {depth}")
-            continue
-        after = depth - pops + op.pushes
-        if after > MAX_STACK:
-            errs.add(f, pc, f"stack deeper than {MAX_STACK}")
-            continue
-        max_stack = max(max_stack, after, depth)
-        rafter = rdepth
-        if op.name == "region":
-            rafter += 1
-        elif op.name == "endregion":
-            if rdepth == 0:
-                errs.add(f, pc, "endregion without an open region")
-                continue
-            rafter -= 1
-        elif op.name == "ret" and rdepth:
-            errs.add(f, pc, f"returns with {rdepth} open region(s) (add endregion)")
-            continue
-        elif op.name in ("try", "finally"):
-            for reg in regions:  # the handler sees the regions open at the try
-                if reg.start == pc + 1 and reg.handler not in seeded:
-                    seeded.add(reg.handler)
-                    reach(reg.handler, reg.entry_depth, rdepth, pc)
-        if op.flow in (Flow.NEXT, Flow.CALL, Flow.BRANCH):
-            reach(pc + 1, after, rafter, pc)
-        if op.flow in (Flow.JUMP, Flow.BRANCH):
-            reach(args[0], after, rafter, pc)
+        while True:  # follow fall-through directly; branches and joins go through reach()
+            opc, args = code[pc]
+            op, pops, pushes, flow, special = rows[opc]
+            if pops < 0:
+                pops = op.pop_count(args)
+            if depth < pops:
+                errs.add(f, pc, f"stack underflow: '{op.name}' pops {pops} but the stack holds {depth}")
+                break
+            after = depth - pops + pushes
+            if after > MAX_STACK:
+                errs.add(f, pc, f"stack deeper than {MAX_STACK}")
+                break
+            if after > max_stack:
+                max_stack = after
+            if depth > max_stack:
+                max_stack = depth
+            rafter = rdepth
+            if special:
+                if special == _S_REGION:
+                    rafter += 1
+                elif special == _S_ENDREGION:
+                    if rdepth == 0:
+                        errs.add(f, pc, "endregion without an open region")
+                        break
+                    rafter -= 1
+                elif special == _S_RET:
+                    if rdepth:
+                        errs.add(f, pc, f"returns with {rdepth} open region(s) (add endregion)")
+                        break
+                else:  # try / finally: the handler sees the regions open at the try
+                    for reg in regions:
+                        if reg.start == pc + 1 and reg.handler not in seeded:
+                            seeded.add(reg.handler)
+                            reach(reg.handler, reg.entry_depth, rdepth, pc)
+            if flow == _F_NEXT:
+                nxt = pc + 1
+                if nxt < n and depths[nxt] is None:
+                    depths[nxt] = after
+                    rdepths[nxt] = rafter
+                    pc, depth, rdepth = nxt, after, rafter
+                    continue
+                reach(nxt, after, rafter, pc)
+            elif flow == _F_BRANCH:
+                reach(pc + 1, after, rafter, pc)
+                reach(args[0], after, rafter, pc)
+            elif flow == _F_JUMP:
+                reach(args[0], after, rafter, pc)
+            break
     for r in regions:
         if depths[r.start - 1] is not None and depths[r.start - 1] != r.depth:
             errs.add(f, r.start - 1, "try region depth mismatch")
