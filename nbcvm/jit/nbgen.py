@@ -35,7 +35,7 @@ from nbcvm.jit import analysis
 from nbcvm.jit.translate import Emitter, block_order, inline_plan
 from nbcvm.vm.ops_arith import BINOPS, COMPARE
 
-NBNEST = 400  # compiled frames nested per entry before a call goes to the interpreter (native stack)
+NBNEST = 400  # compiled frames nested per entry before a call goes to the interpreter (= nbrt.NBNEST)
 ARG0, FARG0, DEEP_ARGS = 16, 4, 16
 # the countdown test inline in hot blocks (a call to nbrt.check per block entry is not inlined by numba:
 # 1.6x slower on fib, 3.7x on mandelbrot); the tick itself stays a call
@@ -74,8 +74,7 @@ class Spec:
         return [k for k, t in enumerate(self.argtypes) if t in "ifbu"]
 
     def signature(self) -> str:
-        args = [NBTYPE[self.argtypes[k]] for k in self.params] + ["int64", "int64", "int64[::1]", "float64[::1]",
-                                                                  "int64[::1]", "float64[::1]"]
+        args = [NBTYPE[self.argtypes[k]] for k in self.params] + ["int64"] * 6  # D, N, 4 addresses
         return f"{NBTYPE[self.ret]}({', '.join(args)})"
 
 
@@ -260,8 +259,11 @@ class NbGen:
         spec = self.spec
         params = [f"L{k}{spec.argtypes[k]}" for k in spec.params]
         note = "" if spec.osr is None else f", entered at its loop header pc {spec.osr}"
-        head.emit(0, f"def {spec.name}({', '.join(params + ['D', 'N', 'st', 'sf', 'GI', 'GF'])}):"
+        head.emit(0, f"def {spec.name}({', '.join(params + ['D', 'N', 'sp', 'fp', 'gip', 'gfp'])}):"
                   f"  # {self.fn.qualname}{note}", 0)
+        for name, view, addr in (("st", "iptr", "sp"), ("sf", "fptr", "fp"), ("GI", "iptr", "gip"),
+                                 ("GF", "fptr", "gfp")):  # raw views of the wrapper's arrays (nbrt.py)
+            head.emit(1, f"{name} = R.{view}({addr})", 0)
         for v in sorted(self.vars - set(params)):
             head.emit(1, f"{v} = {INIT[v[-1]] if v[-1] in INIT else '0'}", 0)
         head.emit(1, "c = 0", 0)
@@ -582,7 +584,7 @@ class NbGen:
             # Literal[int](1) version whose symbol is unresolved when the cache is reloaded
             argstr = "".join(f"{CAST[x.t]}({x.expr}), " for x in argv)
             if not callee.recursive:  # a call outside any cycle cannot nest deeper than the call graph
-                e.emit(ind, f"{s.expr} = {callee.name}({argstr}D + 1, N + 1, st, sf, GI, GF)", pc)
+                e.emit(ind, f"{s.expr} = {callee.name}({argstr}D + 1, N + 1, sp, fp, gip, gfp)", pc)
                 e.emit(ind, "if st[1] != 0:", pc)
                 e.emit(ind + 1, f"R.record(st, {self.fid}, {pc})", pc)
                 e.emit(ind + 1, f"return {self.dummy}", pc)
@@ -598,12 +600,12 @@ class NbGen:
                 e.emit(ind + 1, f"st[{ARG0 + k}] = {ival(a.expr, a.t)}", pc)
             for k, a in enumerate(flts):
                 e.emit(ind + 1, f"sf[{FARG0 + k}] = {a.expr}", pc)
-            e.emit(ind + 1, f"if R.deep(st, sf, GI, GF, {callee.sid}, D + 1, {self.fid}, {pc}) != 0:", pc)
+            e.emit(ind + 1, f"if R.deep(st, {callee.sid}, D + 1, {self.fid}, {pc}) != 0:", pc)
             e.emit(ind + 2, f"return {self.dummy}", pc)
             res = {"i": "st[9]", "b": "st[9] != 0", "f": "sf[2]", "u": "0"}[t]
             e.emit(ind + 1, f"{s.expr} = {res}", pc)
             e.emit(ind, "else:", pc)
-            e.emit(ind + 1, f"{s.expr} = {callee.name}({argstr}D + 1, N + 1, st, sf, GI, GF)", pc)
+            e.emit(ind + 1, f"{s.expr} = {callee.name}({argstr}D + 1, N + 1, sp, fp, gip, gfp)", pc)
             e.emit(ind + 1, "if st[1] != 0:", pc)
             e.emit(ind + 2, f"R.record(st, {self.fid}, {pc})", pc)
             e.emit(ind + 2, f"return {self.dummy}", pc)

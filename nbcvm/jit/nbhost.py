@@ -17,10 +17,14 @@ from nbcvm.vm.values import to_str
 
 
 class Context:
-    __slots__ = ("tier", "rt", "meter", "out", "fns", "specs", "gmap", "globals", "pending", "ms")
+    """One entry into compiled code; ``st``/``sf``/``gi``/``gf`` are the arrays it points into."""
 
-    def __init__(self, tier: Any, ms: Any, specs: list, gmap: tuple):
+    __slots__ = ("tier", "rt", "meter", "out", "fns", "specs", "gmap", "globals", "pending", "ms",
+                 "st", "sf", "gi", "gf")
+
+    def __init__(self, tier: Any, ms: Any, specs: list, gmap: tuple, st: Any, sf: Any, gi: Any, gf: Any):
         self.tier, self.ms, self.specs, self.gmap = tier, ms, specs, gmap
+        self.st, self.sf, self.gi, self.gf = st, sf, gi, gf
         self.rt = ms.rt
         self.meter = ms.rt.meter
         self.out = ms.rt.output
@@ -78,9 +82,10 @@ def current() -> Context:
     return TLS.stack[-1]
 
 
-def tick(st, fid: int, pc: int, depth: int) -> int:
+def tick(fid: int, pc: int, depth: int) -> int:
     """``meter.tick`` for compiled code; st[10] is the countdown's offset (``NumbaTier.fuel_offset``)."""
     ctx = current()
+    st = ctx.st
     m = ctx.meter
     m.budget = int(st[0] - st[10])
     m.resume = int(pc)
@@ -113,9 +118,10 @@ def truediv(a: int, b: int) -> float:
     return a / b
 
 
-def deep(st, sf, gi, gf, sid: int, depth: int) -> int:
+def deep(sid: int, depth: int) -> int:
     """A call nested past the native-frame bound: run it in the interpreter."""
     ctx = current()
+    st, sf, gi, gf = ctx.st, ctx.sf, ctx.gi, ctx.gf
     spec = ctx.specs[int(sid)]
     m = ctx.meter
     G = ctx.globals

@@ -44,14 +44,13 @@ from nbcvm import __version__
 from nbcvm.errors import ExitProgram, LimitExceeded, TraceEntry, VMError, from_host
 from nbcvm.isa import BY_CODE
 from nbcvm.jit import DECLINE, analysis, nbhost
-from nbcvm.jit.nbgen import NbGen, Spec, module_source
+from nbcvm.jit.nbgen import NBNEST, NbGen, Spec, module_source
 from nbcvm.jit.pyrt import NEST
 from nbcvm.lazy import NUMBA, NUMPY
 from nbcvm.runtime.limits import CHECK_INTERVAL
 from nbcvm.vm.ops_arith import BINOPS, bad_operands, binop_factory
 
-ST_SIZE = 32 + 2 * (400 + 8)  # header + (function, pc) per frame of one entry (nbrt.py)
-ABI = 2  # bump when the calling convention between wrapper and compiled code changes
+ABI = 3  # bump when the calling convention between wrapper and compiled code changes
 _MISSING = object()
 _TYPES = {int: "i", float: "f", bool: "b", type(None): "u"}
 
@@ -118,33 +117,37 @@ class Compiled:
         self.gi = [(g, t) for g, (arr, k, t) in sorted(gmap.items(), key=lambda x: x[1][1]) if arr == "i"]
         self.gf = [g for g, (arr, k, t) in sorted(gmap.items(), key=lambda x: x[1][1]) if arr == "f"]
         self.gmap_items = tuple(gmap.items())
-        self.pool: list = []
+        self.pool: list = []  # (st, sf, gi, gf, their addresses): the arrays one entry points into
         self.ret_nil = specs[0].ret == "u"
         self.has_nil = "u" in specs[0].argtypes
-        self.empty_i = np.zeros(0, np.int64)
-        self.empty_f = np.zeros(0, np.float64)
+
+    def _arrays(self) -> tuple:
+        np = self.np
+        st, sf = np.zeros(self.tier.st_size, np.int64), np.zeros(self.tier.sf_size, np.float64)
+        gi, gf = np.zeros(max(1, len(self.gi)), np.int64), np.zeros(max(1, len(self.gf)), np.float64)
+        return st, sf, gi, gf, tuple(a.ctypes.data for a in (st, sf, gi, gf))
 
     def run(self, args: tuple, D: int, outer_key: int | None = None) -> Any:
-        np, m, G = self.np, self.meter, self.G
-        if self.pool:
-            st, sf = self.pool.pop()
-        else:
-            st, sf = np.zeros(ST_SIZE, np.int64), np.zeros(24, np.float64)
+        m, G = self.meter, self.G
+        arrays = self.pool.pop() if self.pool else self._arrays()
+        st, sf, gi, gf, addrs = arrays
         off = self.tier.fuel_offset(m)
         st[0] = m.budget + off
         st[10] = off
         st[1] = st[3] = st[7] = 0
         st[4] = m.peak_depth
         st[8] = m.max_depth
-        gi = np.array([G[g] for g, _ in self.gi], np.int64) if self.gi else self.empty_i
-        gf = np.array([G[g] for g in self.gf], np.float64) if self.gf else self.empty_f
-        ctx = nbhost.Context(self.tier, self.ms, self.specs, self.gmap_items)
+        for k, (g, _) in enumerate(self.gi):
+            gi[k] = G[g]
+        for k, g in enumerate(self.gf):
+            gf[k] = G[g]
+        ctx = nbhost.Context(self.tier, self.ms, self.specs, self.gmap_items, st, sf, gi, gf)
         stack = nbhost.TLS.stack
         stack.append(ctx)
         running = nbhost._running
         running[0] += 1
-        try:
-            v = self.disp(*[0 if x is None else x for x in args] if self.has_nil else args, D, 0, st, sf, gi, gf)
+        try:  # the arrays stay referenced (ctx, arrays) for as long as compiled code points into them
+            v = self.disp(*[0 if x is None else x for x in args] if self.has_nil else args, D, 0, *addrs)
         finally:
             running[0] -= 1
             stack.pop()
@@ -158,9 +161,9 @@ class Compiled:
                 G[g] = float(gf[k])
         if st[1]:
             err = self.error(st, sf, ctx, outer_key)
-            self.pool.append((st, sf))
+            self.pool.append(arrays)
             raise err
-        self.pool.append((st, sf))
+        self.pool.append(arrays)
         if nbhost.take_interrupt():  # Ctrl-C arrived after the last tick: deliver it now
             raise KeyboardInterrupt
         return None if self.ret_nil else v
@@ -250,6 +253,9 @@ class NumbaTier:
         self.np = NUMPY.get()
         self.cache_dir = self._prepare_dir(Path(cache_dir) if cache_dir else default_cache_dir())
         self.nbrt_name = self._load_nbrt()
+        nbrt = sys.modules[self.nbrt_name]
+        self.st_size, self.sf_size = nbrt.ST_SIZE, nbrt.SF_SIZE
+        assert nbrt.NBNEST == NBNEST, "nbrt.NBNEST and nbgen.NBNEST must agree"
         nbhost.install_sigint()
         self.wrappers: dict[Any, Any] = {}
         self._frame_keys = 0
@@ -595,7 +601,5 @@ def _reach(edges: dict[int, set[int]], start: int) -> set[int]:
 def _sig_types(nb: Any, s: Spec) -> list:
     t = nb.types
     m = {"i": t.int64, "f": t.float64, "b": t.boolean, "N": t.int64, "u": t.int64}
-    args = [m[s.argtypes[k]] for k in s.params] + [t.int64, t.int64, t.Array(t.int64, 1, "C"),
-                                                    t.Array(t.float64, 1, "C"),
-                                         t.Array(t.int64, 1, "C"), t.Array(t.float64, 1, "C")]
+    args = [m[s.argtypes[k]] for k in s.params] + [t.int64] * 6  # D, N and the arrays' addresses (nbrt.py)
     return [m[s.ret]] + args
