@@ -39,6 +39,20 @@ class LazyModule:
             self.load_seconds = time.perf_counter() - t0
 
     @property
+    def installed(self) -> bool:
+        """Could it be imported?  (Looks for the package only: nothing is imported.)"""
+        if self._module is not None:
+            return True
+        if self._reason is not None:
+            return False
+        import importlib.util
+
+        try:
+            return importlib.util.find_spec(self.name) is not None
+        except (ImportError, ValueError):
+            return False
+
+    @property
     def available(self) -> bool:
         self._load()
         return self._module is not None

@@ -1,11 +1,13 @@
-"""The Python side of the numba tier's object-mode calls (``nbrt.py``).
+"""The Python side of compiled code's callbacks (``abi.py``: st[11..15]).
 
 Compiled code cannot hold references to the running runtime (its machine
 code is cached on disk and shared by every run), so the wrapper that enters
 compiled code pushes a ``Context`` on a per-thread stack and these functions
-find the meter, the output and the function table there.  Each returns 0, or
-1 after parking the exception in ``ctx.pending`` for the wrapper to raise
-with the NBC traceback of the compiled frames added.
+find the meter, the output, the function table and the state arrays there.
+They are called through ctypes callbacks (``callbacks()``): each returns 0,
+or 1 after parking the exception in ``ctx.pending`` for the wrapper to raise
+with the NBC traceback of the compiled frames added -- an exception never
+crosses into compiled code.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from nbcvm.jit.abi import ARG0, FARG0
 from nbcvm.vm.values import to_str
 
 
@@ -104,6 +107,10 @@ def tick(fid: int, pc: int, depth: int) -> int:
     return 0
 
 
+def print_int(v: int, is_bool: int) -> int:
+    return print_value(bool(v) if is_bool else v)
+
+
 def print_value(v: Any) -> int:
     ctx = current()
     try:
@@ -115,7 +122,26 @@ def print_value(v: Any) -> int:
 
 
 def truediv(a: int, b: int) -> float:
-    return a / b
+    return a / b  # int64 operands, b != 0 (checked by compiled code): cannot raise
+
+
+_CALLBACKS: tuple | None = None
+
+
+def callbacks() -> tuple[int, int, int, int, int]:
+    """Addresses of the callbacks for st[11..15] (made once; the ctypes objects live here)."""
+    global _CALLBACKS
+    if _CALLBACKS is None:
+        import ctypes
+
+        i64, f64 = ctypes.c_int64, ctypes.c_double
+        made = (ctypes.CFUNCTYPE(i64, i64, i64, i64)(tick),
+                ctypes.CFUNCTYPE(i64, i64, i64)(print_int),
+                ctypes.CFUNCTYPE(i64, f64)(print_value),
+                ctypes.CFUNCTYPE(i64, i64, i64)(deep),
+                ctypes.CFUNCTYPE(f64, i64, i64)(truediv))
+        _CALLBACKS = (made, tuple(ctypes.cast(cb, ctypes.c_void_p).value for cb in made))
+    return _CALLBACKS[1]
 
 
 def deep(sid: int, depth: int) -> int:
@@ -130,7 +156,7 @@ def deep(sid: int, depth: int) -> int:
         a = gi if arr == "i" else gf
         G[gidx] = float(a[k]) if t == "f" else bool(a[k]) if t == "b" else int(a[k])
     m.budget = int(st[0] - st[10])
-    args, ki, kf = [], 16, 4  # where nbgen put them (ARG0, FARG0)
+    args, ki, kf = [], ARG0, FARG0
     for t in spec.argtypes:
         if t == "f":
             args.append(float(sf[kf]))

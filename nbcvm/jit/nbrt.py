@@ -1,61 +1,32 @@
 """Helpers compiled with numba, called from generated numba code.
 
-This file is imported only by the numba tier.  Its source is copied into the
-JIT cache directory under a name carrying its hash (``nbcvm_nbrt_<hash>.py``)
-and imported from there, so numba caches its compiled code next to the
-generated modules and any change to it changes every cache key.
+Imported only when a closure is compiled (never on the warm path, which
+loads a cached shared library).  Its source hash is part of every cache key
+(``NumbaTier.versions``), so a change here recompiles everything.  The
+layout of the state arrays and the callbacks is in ``abi.py``.
 
-Compiled functions receive the *addresses* of four arrays as int64s (``sp``,
-``fp``, ``gip``, ``gfp``) and view them as raw pointers (``iptr``/``fptr``):
-passing numpy arrays between numba functions costs a reference count update
-per array per call (fib: 0.4-0.6x CPython with arrays, 0.08x with pointers).
-The wrapper that enters compiled code keeps the arrays alive (and finds them
-again for the object-mode calls: ``nbhost.Context``), so the pointers are
-always valid while compiled code runs; every index the generated code uses
-is a constant inside the arrays' sizes, and frame records are bounded by
-``ST_SIZE``.
-
-The *state array* ``st`` (int64, ``ST_SIZE`` items):
-
-=====  =====================================================================
-st[0]  fuel countdown (the meter's ``budget``, copied in and out)
-st[1]  status: 0 running, 1 an instruction failed (re-run in Python for the
-       exact error), 2 a Python exception is pending (tick, print, deep
-       call), 3 ``halt`` (code in st[2]), 4 depth limit (frames in st[2])
-st[2]  status detail
-st[3]  calls started (folded into ``meter.calls``)
-st[4]  peak frame depth
-st[5]  st[6]  int operands of a failed instruction
-st[7]  frames recorded while unwinding
-st[8]  max_depth in force
-st[9]  int/bool result of a deep call
-st[10] offset of the countdown over the meter's budget (ticks that would do nothing are skipped)
-st[16...31]  int/bool arguments of a deep call
-st[32...]  (function index, pc) per unwound frame, innermost first
-=====  =====================================================================
-
-``sf`` (float64, ``SF_SIZE``): sf[0], sf[1] float operands of a failed
-instruction, sf[2] the float result of a deep call, sf[4...19] its float
-arguments.  ``GI``/``GF``: the module globals the closure uses, by type.
+Nothing here uses numba's object mode: Python is reached through the
+function pointers in ``st[11..15]`` (``call_*`` below), so compiled code
+depends on nothing of numba's runtime and can be saved as a plain shared
+library (``native.py``).
 """
 
 from __future__ import annotations
 
-import nbcvm.jit.nbhost as H
-from numba import njit, objmode, types
+from llvmlite import ir as llir
+from numba import njit, types
 from numba.extending import intrinsic
 
-OPERR, PENDING, EXIT, DEPTH = 1, 2, 3, 4
-FRAMES = 32
+from nbcvm.jit.abi import (CB_DEEP, CB_PRINT_FLOAT, CB_PRINT_INT, CB_TICK, CB_TRUEDIV, DEPTH, FRAMES, OPERR,
+                           PENDING, ST_SIZE)
+
 IMIN = -9223372036854775808
 IMAX = 9223372036854775807
 TWO53 = 9007199254740992
-NBNEST = 400  # compiled frames nested per entry (nbgen.NBNEST)
-ST_SIZE = FRAMES + 2 * (NBNEST + 8)  # header + (function, pc) per frame of one entry
-SF_SIZE = 24
 
 P = types.CPointer(types.int64)
 I = types.int64
+F = types.float64
 
 
 def _to_pointer(to):
@@ -67,7 +38,7 @@ def _to_pointer(to):
 
 @intrinsic
 def iptr(typingctx, addr):
-    """int64 address -> int64* (see the module doc)."""
+    """int64 address -> int64* (see abi.py)."""
     return _to_pointer(types.int64)
 
 
@@ -77,7 +48,42 @@ def fptr(typingctx, addr):
     return _to_pointer(types.float64)
 
 
-@njit(types.void(P, I, I), cache=True)
+def _call_pointer(sig):
+    """Call the C function whose address is the first argument with the others."""
+    def codegen(context, builder, signature, args):
+        fnty = llir.FunctionType(context.get_value_type(sig.return_type),
+                                 [context.get_value_type(t) for t in sig.args[1:]])
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(fn, args[1:])
+
+    return sig, codegen
+
+
+@intrinsic
+def call_iii(typingctx, addr, a, b, c):
+    """int64 f(int64, int64, int64) at ``addr``."""
+    return _call_pointer(I(I, I, I, I))
+
+
+@intrinsic
+def call_ii(typingctx, addr, a, b):
+    """int64 f(int64, int64) at ``addr``."""
+    return _call_pointer(I(I, I, I))
+
+
+@intrinsic
+def call_f(typingctx, addr, x):
+    """int64 f(double) at ``addr``."""
+    return _call_pointer(I(I, F))
+
+
+@intrinsic
+def call_ii_f(typingctx, addr, a, b):
+    """double f(int64, int64) at ``addr``."""
+    return _call_pointer(F(I, I, I))
+
+
+@njit(types.void(P, I, I))
 def record(st, fid, pc):
     k = st[7]
     i = FRAMES + 2 * k
@@ -87,7 +93,7 @@ def record(st, fid, pc):
     st[7] = k + 1
 
 
-@njit(types.void(P, I, I), cache=True)
+@njit(types.void(P, I, I))
 def fail(st, fid, pc):
     """An instruction failed: the wrapper re-runs it in Python to raise the exact error."""
     st[1] = OPERR
@@ -95,25 +101,30 @@ def fail(st, fid, pc):
     record(st, fid, pc)
 
 
-@njit(types.void(P, I, I, I), cache=True)
+@njit(types.void(P, I, I, I))
 def depth_error(st, fid, pc, frames):
     st[1] = DEPTH
     st[2] = frames
     record(st, fid, pc)
 
 
-@njit(I(P, I, I, I), cache=True)
+@njit(I(P, I, I))
+def pending(st, fid, pc):
+    """A callback failed: its exception waits in ``nbhost`` for the wrapper to raise."""
+    st[1] = PENDING
+    record(st, fid, pc)
+    return 1
+
+
+@njit(I(P, I, I, I))
 def tick(st, fid, pc, depth):
     """The fuel countdown ran out: ``meter.tick`` (fuel, deadline, hooks) in Python."""
-    with objmode(rc="int64"):
-        rc = H.tick(fid, pc, depth)
-    if rc != 0:
-        st[1] = PENDING
-        record(st, fid, pc)
-    return rc
+    if call_iii(st[CB_TICK], fid, pc, depth) != 0:
+        return pending(st, fid, pc)
+    return 0
 
 
-@njit(I(P, I, I, I), cache=True)
+@njit(I(P, I, I, I))
 def check(st, fid, pc, depth):
     """The countdown check after a charge: one call per site keeps compiled code small."""
     if st[0] >= 0:
@@ -121,48 +132,45 @@ def check(st, fid, pc, depth):
     return tick(st, fid, pc, depth)
 
 
-@njit(I(P, types.int64, I, I), cache=True)
+@njit(I(P, I, I, I))
 def print_i(st, v, fid, pc):
-    with objmode(rc="int64"):
-        rc = H.print_value(int(v))
-    if rc != 0:
-        st[1] = PENDING
-        record(st, fid, pc)
-    return rc
+    if call_ii(st[CB_PRINT_INT], v, 0) != 0:
+        return pending(st, fid, pc)
+    return 0
 
 
-@njit(I(P, types.float64, I, I), cache=True)
+@njit(I(P, F, I, I))
 def print_f(st, v, fid, pc):
-    with objmode(rc="int64"):
-        rc = H.print_value(float(v))
-    if rc != 0:
-        st[1] = PENDING
-        record(st, fid, pc)
-    return rc
+    if call_f(st[CB_PRINT_FLOAT], v) != 0:
+        return pending(st, fid, pc)
+    return 0
 
 
-@njit(I(P, types.boolean, I, I), cache=True)
+@njit(I(P, types.boolean, I, I))
 def print_b(st, v, fid, pc):
-    with objmode(rc="int64"):
-        rc = H.print_value(bool(v))
-    if rc != 0:
-        st[1] = PENDING
-        record(st, fid, pc)
-    return rc
+    flag = 1 if v else 0
+    if call_ii(st[CB_PRINT_INT], flag, 1) != 0:
+        return pending(st, fid, pc)
+    return 0
 
 
-@njit(I(P, I, I, I, I), cache=True)
+@njit(I(P, I, I, I, I))
 def deep(st, sid, depth, fid, pc):
     """Run a call in the interpreter (too many native frames nested); result in st[9]/sf[2]."""
-    with objmode(rc="int64"):
-        rc = H.deep(sid, depth)
-    if rc != 0:
-        st[1] = PENDING
-        record(st, fid, pc)
-    return rc
+    if call_ii(st[CB_DEEP], sid, depth) != 0:
+        return pending(st, fid, pc)
+    return 0
 
 
-@njit("boolean(int64, int64)", cache=True)
+@njit(F(P, I, I))
+def int_truediv(st, a, b):
+    """a / b for ints, correctly rounded like Python (b != 0; cannot fail for int64 operands)."""
+    if -TWO53 <= a <= TWO53 and -TWO53 <= b <= TWO53:
+        return float(a) / float(b)
+    return call_ii_f(st[CB_TRUEDIV], a, b)
+
+
+@njit("boolean(int64, int64)")
 def mul_ovf(a, b):
     """True if a * b does not fit in int64 (exact; no wrapping arithmetic)."""
     f = float(a) * float(b)
@@ -181,17 +189,7 @@ def mul_ovf(a, b):
     return b < -(IMAX // -a)  # ceil(IMAX / a), a < 0
 
 
-@njit("float64(int64, int64)", cache=True)
-def int_truediv(a, b):
-    """a / b for ints, correctly rounded like Python (b != 0)."""
-    if -TWO53 <= a <= TWO53 and -TWO53 <= b <= TWO53:
-        return float(a) / float(b)
-    with objmode(r="float64"):
-        r = H.truediv(int(a), int(b))
-    return r
-
-
-@njit("int64(int64, float64)", cache=True)
+@njit("int64(int64, float64)")
 def cmp_if(i, f):
     """Compare int i with float f exactly: -1, 0, 1, or 2 when f is nan."""
     if f != f:

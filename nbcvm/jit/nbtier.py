@@ -12,15 +12,19 @@ compile failure is recorded once (event + decision) and never retried.
 Disk cache.  The generated source is written to
 ``$NBCVM_JIT_CACHE`` or ``$XDG_CACHE_HOME/nbcvm/jit`` (default
 ``~/.cache/nbcvm/jit``) as ``<module>_<function>_<key>.py``, where the key
-hashes the source text together with the numba, nbcvm and Python versions.
-The source embeds everything the code depends on -- each function's bytecode
-as translated, the constants' values, the callees (by the same rule), the
-argument and global types and the helper module's own hash -- so equal keys
-mean equal programs.  numba's ``cache=True`` keeps the machine code in
-``__pycache__`` beside that file: a second run compiles nothing.
+hashes the source text together with the numba, nbcvm and Python versions,
+the machine architecture and the helper module's source.  The source embeds
+everything the code depends on -- each function's bytecode as translated,
+the constants' values, the callees (by the same rule), the argument and
+global types -- so equal keys mean equal programs.  Beside it goes the
+machine code as a plain shared library (``<same name>.so``, ``native.py``):
+a later process finds it by the key and loads it with ctypes, without
+importing numba at all (``numba-cache-hit``).  Where no library can be made
+(no C compiler), the closure runs from numba's in-process dispatcher and is
+compiled again by the next process.
 
 Calling compiled code.  The wrapper copies the meter's fuel countdown,
-max_depth and peak depth into the state array (``nbrt.py``), the numeric
+max_depth and peak depth into the state array (``abi.py``), the numeric
 globals into two arrays, calls the entry function, and copies everything
 back -- also when it fails.  A failure comes back as a status: an
 instruction error is re-run in Python by the interpreter's own code for the
@@ -31,9 +35,11 @@ traceback entries, exactly as the interpreter would have listed them.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.util
 import os
+import platform
 import sys
 import tempfile
 import time
@@ -43,15 +49,21 @@ from typing import Any
 from nbcvm import __version__
 from nbcvm.errors import ExitProgram, LimitExceeded, TraceEntry, VMError, from_host
 from nbcvm.isa import BY_CODE
-from nbcvm.jit import DECLINE, analysis, nbhost
-from nbcvm.jit.nbgen import NBNEST, NbGen, Spec, module_source
+from nbcvm.jit import DECLINE, analysis, native, nbhost
+from nbcvm.jit.abi import CB_TICK, ENTRY, SF_SIZE, ST_SIZE
+from nbcvm.jit.nbgen import NbGen, Spec, module_source
 from nbcvm.jit.pyrt import NEST
-from nbcvm.lazy import NUMBA, NUMPY
+from nbcvm.lazy import NUMBA
 from nbcvm.runtime.limits import CHECK_INTERVAL
 from nbcvm.vm.ops_arith import BINOPS, bad_operands, binop_factory
 
-ABI = 3  # bump when the calling convention between wrapper and compiled code changes
+ABI = 4  # bump when the calling convention between wrapper and compiled code changes
 _MISSING = object()
+LATER = object()  # sentinel: not in the disk cache and not yet worth compiling (auto mode)
+
+
+class _NotYet(Exception):
+    """The closure is not in the disk cache and may not be compiled yet."""
 _TYPES = {int: "i", float: "f", bool: "b", type(None): "u"}
 
 
@@ -109,23 +121,23 @@ def static_reason(fn: Any) -> str | None:
 class Compiled:
     """One compiled call closure, entered through one function for one type key."""
 
-    def __init__(self, tier: "NumbaTier", ms: Any, specs: list[Spec], gmap: dict, disp: Any,
-                 sites: dict, np: Any):
-        self.tier, self.ms, self.specs, self.disp, self.sites, self.np = tier, ms, specs, disp, sites, np
+    def __init__(self, tier: "NumbaTier", ms: Any, specs: list[Spec], gmap: dict, entry: Any, sites: dict):
+        self.tier, self.ms, self.specs, self.entry, self.sites = tier, ms, specs, entry, sites
         self.meter = ms.rt.meter
         self.G = ms.inst.globals
         self.gi = [(g, t) for g, (arr, k, t) in sorted(gmap.items(), key=lambda x: x[1][1]) if arr == "i"]
         self.gf = [g for g, (arr, k, t) in sorted(gmap.items(), key=lambda x: x[1][1]) if arr == "f"]
         self.gmap_items = tuple(gmap.items())
         self.pool: list = []  # (st, sf, gi, gf, their addresses): the arrays one entry points into
-        self.ret_nil = specs[0].ret == "u"
+        self.ret = specs[0].ret
         self.has_nil = "u" in specs[0].argtypes
 
     def _arrays(self) -> tuple:
-        np = self.np
-        st, sf = np.zeros(self.tier.st_size, np.int64), np.zeros(self.tier.sf_size, np.float64)
-        gi, gf = np.zeros(max(1, len(self.gi)), np.int64), np.zeros(max(1, len(self.gf)), np.float64)
-        return st, sf, gi, gf, tuple(a.ctypes.data for a in (st, sf, gi, gf))
+        st, sf = (ctypes.c_int64 * ST_SIZE)(), (ctypes.c_double * SF_SIZE)()
+        gi, gf = (ctypes.c_int64 * max(1, len(self.gi)))(), (ctypes.c_double * max(1, len(self.gf)))()
+        for k, addr in enumerate(nbhost.callbacks()):
+            st[CB_TICK + k] = addr
+        return st, sf, gi, gf, tuple(ctypes.addressof(a) for a in (st, sf, gi, gf))
 
     def run(self, args: tuple, D: int, outer_key: int | None = None) -> Any:
         m, G = self.meter, self.G
@@ -147,7 +159,7 @@ class Compiled:
         running = nbhost._running
         running[0] += 1
         try:  # the arrays stay referenced (ctx, arrays) for as long as compiled code points into them
-            v = self.disp(*[0 if x is None else x for x in args] if self.has_nil else args, D, 0, *addrs)
+            v = self.entry(*[0 if x is None else x for x in args] if self.has_nil else args, D, 0, *addrs)
         finally:
             running[0] -= 1
             stack.pop()
@@ -166,7 +178,8 @@ class Compiled:
         self.pool.append(arrays)
         if nbhost.take_interrupt():  # Ctrl-C arrived after the last tick: deliver it now
             raise KeyboardInterrupt
-        return None if self.ret_nil else v
+        ret = self.ret
+        return None if ret == "u" else (v != 0) if ret == "b" else v
 
     # -- errors -----------------------------------------------------------------------
     def error(self, st, sf, ctx, outer_key: int | None = None) -> BaseException:
@@ -246,24 +259,38 @@ class NumbaTier:
     """Per-runtime numba state: cache dir, helper module, compiled closures."""
 
     def __init__(self, jit: Any, cache_dir: str | os.PathLike | None = None):
-        t0 = time.perf_counter()
         self.jit = jit
         self.rt = jit.rt
-        self.numba = NUMBA.get()
-        self.np = NUMPY.get()
         self.cache_dir = self._prepare_dir(Path(cache_dir) if cache_dir else default_cache_dir())
-        self.nbrt_name = self._load_nbrt()
-        nbrt = sys.modules[self.nbrt_name]
-        self.st_size, self.sf_size = nbrt.ST_SIZE, nbrt.SF_SIZE
-        assert nbrt.NBNEST == NBNEST, "nbrt.NBNEST and nbgen.NBNEST must agree"
+        self._versions: str | None = None
+        self.numba = None  # imported on the first compile only (a cached library needs no numba)
+        self.native_off: str | None = None  # why shared libraries cannot be made here, once known
         nbhost.install_sigint()
         self.wrappers: dict[Any, Any] = {}
+        self.memo: dict[Any, list[dict]] = {}  # fn -> its wrappers' compiled-per-key tables
+        self.may_compile: set = set()  # functions worth compiling (auto: numba_due; eager: all)
         self._frame_keys = 0
         self.compile_seconds = 0.0
         self.compiles = 0
         self.cache_hits = 0
-        jit.event("numba-loaded", "", f"numba {self.numba.__version__}, cache {self.cache_dir}",
-                  time.perf_counter() - t0)
+
+    def allow_compile(self, fn: Any) -> None:
+        """``fn`` is hot enough to pay for compiling: forget its cache misses so they compile."""
+        with self.jit.lock:
+            self.may_compile.add(fn)
+            for table in self.memo.get(fn, ()):
+                for k in [k for k, v in table.items() if v is LATER]:
+                    del table[k]
+
+    def _numba(self) -> Any:
+        if self.numba is None:
+            t0 = time.perf_counter()
+            self.numba = NUMBA.get()
+            import nbcvm.jit.nbrt  # noqa: F401 - compiles the helpers (explicit signatures)
+
+            self.jit.event("numba-loaded", "", f"numba {self.numba.__version__}, cache {self.cache_dir}",
+                           time.perf_counter() - t0)
+        return self.numba
 
     def fuel_offset(self, m: Any) -> int:
         """Extra countdown for compiled code when its ticks would do nothing observable.
@@ -321,17 +348,17 @@ class NumbaTier:
             raise
         return mod
 
-    def _load_nbrt(self) -> str:
-        src = (Path(__file__).parent / "nbrt.py").read_text(encoding="utf-8")
-        h = hashlib.sha256((src + self.versions()).encode()).hexdigest()[:12]
-        name = f"nbcvm_nbrt_{h}"
-        path = self.cache_dir / f"{name}.py"
-        self._write(path, src)
-        self._import(name, path)
-        return name
-
     def versions(self) -> str:
-        return f"abi {ABI}; nbcvm {__version__}; numba {self.numba.__version__}; python {sys.version.split()[0]}"
+        """What the machine code depends on besides the generated source (part of every key)."""
+        if self._versions is None:
+            from importlib.metadata import version
+
+            here = Path(__file__).parent
+            helpers = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("nbrt.py", "abi.py", "native.py")))
+            self._versions = (f"abi {ABI}; nbcvm {__version__}; numba {version('numba')}; "
+                              f"llvmlite {version('llvmlite')}; python {sys.version.split()[0]}; "
+                              f"{platform.machine()}; helpers {helpers.hexdigest()[:12]}")
+        return self._versions
 
     # -- wrappers ---------------------------------------------------------------------------
     def install(self, fn: Any) -> bool:
@@ -363,6 +390,7 @@ class NumbaTier:
         G = ms.inst.globals
         gused = tuple(sorted(self._globals_reached(ms, fn)))
         compiled: dict[tuple, Any] = {}
+        self.memo.setdefault(fn, []).append(compiled)
         slow = ms.slow
         threads = getattr(ms.rt, "threads", None)
         build = self.build
@@ -380,7 +408,7 @@ class NumbaTier:
                     c = compiled.get(key, _MISSING)
                     if c is _MISSING:
                         c = compiled[key] = build(fn, ms, idx, args, key)
-            if c is None or (threads is not None and threads.live):
+            if c is None or c is LATER or (threads is not None and threads.live):
                 return py(*a)
             return c.run(args, D)
 
@@ -395,6 +423,7 @@ class NumbaTier:
         G = ms.inst.globals
         gused = tuple(sorted(self._globals_reached(ms, fn)))
         compiled: dict[tuple, Any] = {}
+        self.memo.setdefault(fn, []).append(compiled)
         threads = getattr(ms.rt, "threads", None)
         lock = self.jit.lock
 
@@ -409,7 +438,7 @@ class NumbaTier:
                     c = compiled.get(k, _MISSING)
                     if c is _MISSING:
                         c = compiled[k] = self.build(fn, ms, idx, tuple(vals), k, osr=header)
-            if c is None:
+            if c is None or c is LATER:
                 return DECLINE
             return c.run([vals[i] for i in c.specs[0].params], D, outer_key=key)
 
@@ -451,7 +480,10 @@ class NumbaTier:
             return None
         try:
             self.jit.inject_fault(fn)
-            c = self.compile_closure(ms, specs, gtypes, label, t0)
+            c = self.compile_closure(ms, specs, gtypes, label, t0,
+                                     may_compile=self.jit.mode != "auto" or fn in self.may_compile)
+        except _NotYet:
+            return LATER
         except Exception as e:  # noqa: BLE001 - any compile failure: Python tier, recorded once
             self.jit.decide(fn, "python", f"numba {label} failed: {type(e).__name__}: {str(e)[:300]}")
             self.jit.event("numba-failed", fn.qualname, f"{label}: {type(e).__name__}: {str(e)[:2000]}",
@@ -524,7 +556,7 @@ class NumbaTier:
         return mod == "math" and "math" in getattr(self.rt.imports, "natives", {})
 
     def compile_closure(self, ms: Any, specs: list[Spec], gtypes: dict, label: str,
-                        t_start: float | None = None) -> Compiled:
+                        t_start: float | None = None, may_compile: bool = True) -> Compiled:
         used: set[int] = set()
         for s in specs:
             for opc, args in s.fn.code.code:
@@ -553,38 +585,58 @@ class NumbaTier:
         digests = " ".join(sorted({f"{s.fn.name}={s.fn.code.digest()}" for s in specs}))
         header = (f"{entry.fn.qualname} {' '.join(s.name + ':' + s.signature() for s in specs)}; "
                   f"bytecode {digests}; {self.versions()}")
-        src = module_source(self.nbrt_name, funcs, header)
+        src = module_source(funcs, header, entry)
         digest = hashlib.sha256(src.encode()).hexdigest()[:16]
         safe = "".join(ch if ch.isalnum() else "_" for ch in f"{ms.inst.name}_{entry.fn.name}")
         name = f"nbj_{safe}_{digest}"
         path = self.cache_dir / f"{name}.py"
-        self._write(path, src)
-        t0 = time.perf_counter()
-        fresh = name not in sys.modules
-        mod = self._import(name, path)
-        hits = misses = 0
-        nb = self.numba
-        for s in reversed(specs):  # callees first: a caller then links their (cached) explicit signatures
-            disp = getattr(mod, s.name)
-            disp.compile(nb.core.typing.templates.signature(*_sig_types(nb, s)))
-        for s in specs:
-            st = getattr(mod, s.name).stats
-            hits += sum(st.cache_hits.values())
-            misses += sum(st.cache_misses.values())
-        dt = time.perf_counter() - (t0 if t_start is None else t_start)
+        lib = path.with_suffix(native.SUFFIX)
+        argkinds = ["f" if entry.argtypes[k] == "f" else "i" for k in entry.params] + ["i"] * 6
+        retkind = "f" if entry.ret == "f" else "i"
+        t0 = time.perf_counter() if t_start is None else t_start
+        fn = None
+        if lib.exists():
+            try:
+                fn = native.load(lib, argkinds, retkind)
+                kind = "numba-cache-hit"
+            except OSError as e:  # unreadable or from another machine: make it again
+                self.jit.event("cache-invalid", entry.fn.qualname, f"{lib.name}: {e}")
+        if fn is None:
+            if not may_compile:
+                raise _NotYet
+            fn, kind = self._compile(ms, specs, entry, name, path, src, lib, argkinds, retkind)
+        dt = time.perf_counter() - t0
         self.compile_seconds += dt
-        if not fresh:
-            kind = "numba-reused"  # compiled earlier in this process (another runtime)
-        elif misses == 0 and hits:
-            kind = "numba-cache-hit"
-        else:
-            kind = "numba-compiled"
         if kind == "numba-compiled":
             self.compiles += 1
         else:
             self.cache_hits += 1
-        self.jit.event(kind, entry.fn.qualname, f"{label}: {len(specs)} function(s), {path.name}", dt)
-        return Compiled(self, ms, specs, gmap, getattr(mod, entry.name), sites, self.np)
+        self.jit.event(kind, entry.fn.qualname, f"{label}: {len(specs)} function(s), {lib.name}", dt)
+        return Compiled(self, ms, specs, gmap, fn, sites)
+
+    def _compile(self, ms: Any, specs: list[Spec], entry: Spec, name: str, path: Path, src: str, lib: Path,
+                 argkinds: list[str], retkind: str) -> tuple[Any, str]:
+        """numba compiles the closure; its machine code becomes ``lib`` (or stays in-process)."""
+        nb = self._numba()
+        self._write(path, src)
+        fresh = name not in sys.modules
+        mod = self._import(name, path)
+        for s in reversed(specs):  # callees first: a caller then links their explicit signatures
+            getattr(mod, s.name).compile(nb.core.typing.templates.signature(*_sig_types(nb, s)))
+        t = nb.types
+        rt = t.float64 if retkind == "f" else t.int64
+        esig = nb.core.typing.templates.signature(rt, *[t.float64 if k == "f" else t.int64 for k in argkinds])
+        disp = getattr(mod, ENTRY)
+        disp.compile(esig)
+        if self.native_off is None:
+            cres = disp.overloads[esig.args]
+            try:
+                native.build(cres.library.get_llvm_str(), cres.fndesc.mangled_name, argkinds, retkind, lib)
+                return native.load(lib, argkinds, retkind), "numba-compiled"
+            except (native.NativeUnavailable, OSError) as e:  # run in-process from numba; say why once
+                self.native_off = str(e)
+                self.jit.event("native-unavailable", entry.fn.qualname, self.native_off)
+        return disp, ("numba-compiled" if fresh else "numba-reused")
 
 
 def _reach(edges: dict[int, set[int]], start: int) -> set[int]:

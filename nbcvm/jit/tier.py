@@ -66,7 +66,8 @@ class JitManager:
         self.events: list[dict] = []
         self.samples: dict[Any, int] = {}
         self.translated: set = set()
-        self.numba_tried: set = set()
+        self.numba_tried: set = set()  # compiling allowed (numba_due said so)
+        self.numba_probed: set = set()  # wrapper installed, cache hits used, misses wait
         self._warm: bool | None = None  # has numba run with this disk cache before?
         self.nb = None  # the numba tier (nbtier.NumbaTier), made on first need
         self.lock = threading.RLock()  # promotion can happen on any VM thread's tick
@@ -170,11 +171,11 @@ class JitManager:
         if reason is not None:
             self.decide(fn, "python", f"numba: {reason}")
             return False
-        if not NUMBA.available:
+        if not NUMBA.installed:  # not imported here: a cached library runs without numba
             self.numba_enabled = False
-            self.numba_off = f"numba unavailable: {NUMBA.reason}"
+            self.numba_off = f"numba unavailable: {NUMBA.reason or 'not installed'}"
             self.decide(fn, "python", self.numba_off)
-            self.event("numba-unavailable", fn.qualname, str(NUMBA.reason))
+            self.event("numba-unavailable", fn.qualname, self.numba_off)
             return False
         try:
             with self.lock:
@@ -208,19 +209,31 @@ class JitManager:
 
             d = default_cache_dir() if self.cache_dir is None else self.cache_dir
             try:
-                self._warm = any(p.name.startswith("nbcvm_nbrt_") for p in __import__("pathlib").Path(d).iterdir())
+                self._warm = any(p.suffix == ".so" for p in __import__("pathlib").Path(d).iterdir())
             except OSError:
                 self._warm = False
         return min(self.startup_estimate, self.warm_startup_estimate) if self._warm else self.startup_estimate
 
     def _maybe_numba(self, fn: Any, c: int) -> None:
+        """Compile ``fn`` once its fuel pays for it; before that, use it if it is in the disk cache.
+
+        The first sample after translation installs the numba wrapper in probe mode:
+        a closure found in the cache loads in milliseconds and runs at once; a miss
+        is remembered and compiles only when ``numba_due`` says it is worth it.
+        """
         if fn.jit_state is None or fn in self.numba_tried:
             return
-        if self.numba_due(fn, c):
+        due = self.numba_due(fn, c)
+        if not due and fn in self.numba_probed:
+            return
+        self.numba_probed.add(fn)
+        if due:
             self.numba_tried.add(fn)
-            if self.want_numba(fn):
-                with self.lock:  # frames of fn already running switch at their next loop header
-                    self.nb.install_osr(fn)
+        if self.want_numba(fn):
+            with self.lock:  # frames of fn already running switch at their next loop header
+                if due:
+                    self.nb.allow_compile(fn)
+                self.nb.install_osr(fn)
 
     # -- promotion --------------------------------------------------------------------
     def promote(self, fn: Any) -> bool:

@@ -46,12 +46,25 @@ def test_hello_imports_neither_numba_nor_numpy(mode) -> None:
 
 RUN_AND_REPORT = """
 import io, json, sys
+from nbcvm.jit.tier import JitManager
 from nbcvm.runtime.runtime import Runtime
-rt = Runtime(stdout=io.StringIO(), jit="eager")
+mode = sys.argv[3] if len(sys.argv) > 3 else "eager"
+if len(sys.argv) > 4:  # compile as soon as a function is translated (auto mode)
+    JitManager.startup_estimate = JitManager.warm_startup_estimate = JitManager.compile_estimate = 0.0
+rt = Runtime(stdout=io.StringIO(), jit=mode)
 inst = rt.load_program(sys.argv[1])
 o = rt.run_main(inst, [int(sys.argv[2])])
-print(json.dumps({"out": rt.output.stream.getvalue(), "events": [e["event"] for e in rt.jit.events]}))
+print(json.dumps({"out": rt.output.stream.getvalue(), "events": [e["event"] for e in rt.jit.events],
+                  "numba_imported": "numba" in sys.modules}))
 """
+
+
+def run_and_report(prog: Path, cache: Path, *args: str) -> dict:
+    p = subprocess.run([sys.executable, "-c", RUN_AND_REPORT, str(prog), *args], capture_output=True,
+                       text=True, env=dict(os.environ, PYTHONPATH=str(ROOT), NBCVM_JIT_CACHE=str(cache)),
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def test_second_run_compiles_nothing(tmp_path: Path, jit_cache_dir: Path) -> None:
@@ -87,18 +100,20 @@ def test_second_run_compiles_nothing(tmp_path: Path, jit_cache_dir: Path) -> Non
             ret
         .end
         """))
-    runs = []
-    for _ in range(2):
-        p = subprocess.run([sys.executable, "-c", RUN_AND_REPORT, str(prog), "1000"], capture_output=True,
-                           text=True, env=dict(os.environ, PYTHONPATH=str(ROOT), NBCVM_JIT_CACHE=str(jit_cache_dir)),
-                           timeout=300)
-        assert p.returncode == 0, p.stderr
-        runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    runs = [run_and_report(prog, jit_cache_dir, "1000") for _ in range(2)]
     assert runs[0]["out"] == runs[1]["out"] == f"{tag + 499500}\n"
-    assert "numba-compiled" in runs[0]["events"]
+    assert "numba-compiled" in runs[0]["events"] and runs[0]["numba_imported"]
     assert "numba-compiled" not in runs[1]["events"], runs[1]["events"]
     assert "numba-cache-hit" in runs[1]["events"]
-    assert any(p.name.startswith("nbj_") for p in jit_cache_dir.iterdir())
+    assert not runs[1]["numba_imported"]  # the cached shared library loads without numba
+    assert any(p.name.startswith("nbj_") and p.suffix == ".so" for p in jit_cache_dir.iterdir())
+    # auto mode: a hot function found in the cache runs compiled at once, long before a
+    # compile would pay off, and still without numba
+    auto = [run_and_report(prog, jit_cache_dir, "300000", "auto", *extra) for extra in (["now"], [])]
+    assert auto[0]["out"] == auto[1]["out"] == f"{tag + 300000 * 299999 // 2}\n"
+    assert {"numba-compiled", "numba-cache-hit"} & set(auto[0]["events"]), auto[0]["events"]
+    assert auto[1]["events"].count("numba-cache-hit") >= 1 and "numba-compiled" not in auto[1]["events"]
+    assert not auto[1]["numba_imported"]
 
 
 HOT = """
@@ -385,7 +400,7 @@ def test_error_inside_a_taken_over_loop(monkeypatch, numba: bool) -> None:
 
 def test_without_numba_the_python_tier_runs(monkeypatch) -> None:
     class Missing:
-        available = False
+        available = installed = False
         reason = "ImportError: No module named 'numba' (simulated)"
 
     monkeypatch.setattr("nbcvm.lazy.NUMBA", Missing())
