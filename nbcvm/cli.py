@@ -136,6 +136,10 @@ def run(obj: _Ctx, program, args, max_steps, max_depth, timeout, max_memory, max
         from nbcvm.report.tables import run_stats
 
         run_stats(obj.err_console, outcome)
+        if outcome.jit is not None and outcome.jit["decisions"]:
+            from nbcvm.report.tables import jit_table
+
+            jit_table(obj.err_console, outcome.jit)
     if inject_faults and outcome.recovery is not None:
         from nbcvm.report.tables import fault_table
 

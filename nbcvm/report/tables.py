@@ -40,6 +40,24 @@ def run_stats(console: Console, outcome: Any) -> None:
     console.print(t)
 
 
+def jit_table(console: Console, report: dict) -> None:
+    """``run --stats`` with the JIT on: the tier of every promoted function, and compile/cache time."""
+    t = Table(title=f"JIT ({report['mode']})", header_style="bold")
+    t.add_column("function")
+    t.add_column("tier")
+    t.add_column("why / compiled signatures", overflow="fold")
+    for d in report["decisions"]:
+        t.add_row(d["function"], d["tier"], d["reason"] or ", ".join(d["specs"]))
+    events = report["events"]
+    for kind, label in (("numba-compiled", "compiled"), ("numba-cache-hit", "loaded from the disk cache"),
+                        ("numba-loaded", "numba start-up")):
+        hits = [e for e in events if e["event"] == kind]
+        if hits:
+            secs = sum(e.get("seconds", 0.0) for e in hits)
+            t.add_row(f"[dim]{len(hits)} x {label}[/]", "", f"[dim]{secs * 1000:.1f} ms[/]")
+    console.print(t)
+
+
 def verify_results(console: Console, results: list) -> None:
     t = Table(title="verify", header_style="bold")
     for col in ("file", "module", "result", "functions", "instructions", "max stack", "time"):

@@ -117,12 +117,13 @@ class RunOutcome:
     stats: RunStats
     recovery: dict | None = None  # fault-injection table and recovery events, when any
     cancelled_threads: int = 0  # VM threads still running after main's grace, then cancelled
+    jit: dict | None = None  # the JIT's decisions and events (JitManager.report), when it is on
 
     def to_dict(self) -> dict:
         return {"exit_code": self.exit_code,
                 "result": None if self.result is None else to_str(self.result),
                 "error": self.error.to_dict() if self.error else None, "stats": self.stats.to_dict(),
-                "recovery": self.recovery, "cancelled_threads": self.cancelled_threads}
+                "recovery": self.recovery, "cancelled_threads": self.cancelled_threads, "jit": self.jit}
 
 
 def peak_rss_bytes() -> int:
@@ -240,7 +241,8 @@ class Runtime:
         seconds = time.perf_counter() - t0
         self.output.flush()
         rec = self.errors.summary() if (self.errors.faults or self.errors.events) else None
-        return RunOutcome(code, result, error, self.stats(seconds), rec, cancelled)
+        return RunOutcome(code, result, error, self.stats(seconds), rec, cancelled,
+                          self.jit.report() if self.jit is not None else None)
 
     def finish_threads(self) -> int:
         """End of a run: main lets go of its locks, VM threads still running get the

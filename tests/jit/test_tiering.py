@@ -462,3 +462,78 @@ def test_injected_jit_faults_are_recovered() -> None:
     data = json.loads(r.stderr[r.stderr.index("{"):])
     (row,) = [f for f in data["recovery"]["faults"] if f["point"] == "jit"]
     assert row["injected"] >= 2 and row["recovered"] == row["injected"] and row["propagated"] == 0
+
+
+DEEP_NUMERIC = """
+.global calls 0
+.global scale 0.5
+.func down n x flag
+    gload calls
+    push 1
+    add
+    gstore calls
+    load n
+    push 0
+    le
+    jf more
+    load flag
+    jf done
+    push 1
+    push 0
+    idiv
+    pop
+done:
+    load x
+    ret
+more:
+    load n
+    push 1
+    sub
+    load x
+    gload scale
+    add
+    load flag
+    call down 3
+    ret
+.end
+.func main n flag
+    load n
+    push 0.25
+    load flag
+    push 0
+    ne
+    call down 3
+    print
+    gload calls
+    print
+    push 0
+    ret
+.end
+"""
+
+
+@pytest.mark.parametrize("flag", [0, 1])
+def test_compiled_recursion_past_the_native_bound_goes_through_the_interpreter(flag: int) -> None:
+    # 1,000 nested compiled calls: past 400 a call runs in the interpreter (the deep callback),
+    # with float and bool arguments, a float result, globals synchronised both ways, and
+    # (flag) an error raised at the bottom and unwound through both
+    off = run_src(DEEP_NUMERIC, "off", args=[1000, flag])
+    jit = run_src(DEEP_NUMERIC, "eager", args=[1000, flag])
+    assert jit.key() == off.key()
+    assert tiers(jit.runtime)["t.main"] == "numba"  # its closure holds down
+    if flag:
+        assert off.error == "ZeroDivisionError" and len(off.traceback) == 1002
+    else:
+        assert off.stdout == "500.25\n1001\n"
+
+
+def test_run_stats_show_the_jit_tiers() -> None:
+    r = run_cli(["run", str(ROOT / "examples" / "fib.nbc"), "20", "--jit", "eager", "--stats"])
+    assert r.code == 0 and r.stdout == "6765\n"
+    assert "JIT (eager)" in r.stderr
+    rows = {line.split("│")[1].strip(): line for line in r.stderr.splitlines() if line.count("│") >= 3}
+    assert "numba" in rows["fib.main"]  # main's closure holds fib: compiled together
+    assert "compiled" in r.stderr or "loaded from the disk cache" in r.stderr
+    j = run_cli(["run", str(ROOT / "examples" / "fib.nbc"), "20", "--jit", "eager", "--json"])
+    data = json.loads(j.stderr)
+    assert data["jit"]["mode"] == "eager" and data["jit"]["decisions"][0]["function"] == "fib.main"
