@@ -530,14 +530,60 @@ class PyGen:
         self.materialize(stk, ind, pc, lambda i, ent: ent.glob)
         name = f"H{self.idx}_{pc}"
         self.generic[pc] = name
-        room = max(0, op.pushes - pops)
+        dst = len(stk)
+        fast = FAST_DATA.get(nm)
+        if fast is not None:  # the common case inline, guarded; anything else: the handler
+            x = [a.expr for a in argv]
+            guard, body = fast
+            lines = [ln.format(*x, S=f"S{dst}") for ln in body]
+            if guard is None:
+                for ln in lines:
+                    self.e.emit(ind, ln, pc)
+            else:
+                self.e.emit(ind, f"if {guard.format(*x)}:", pc)
+                for ln in lines:
+                    self.e.emit(ind + 1, ln, pc)
+                self.e.emit(ind, "else:", pc)
+                self._handler_call(ind + 1, pc, name, op, argv, dst)
+        else:
+            self._handler_call(ind, pc, name, op, argv, dst)
+        for k in range(op.pushes):
+            stk.append(slot_ent(dst + k))
+
+    def _handler_call(self, ind: int, pc: int, name: str, op, argv: list[Ent], dst: int) -> None:
+        """The interpreter's handler for this instruction, on a register list of its operands."""
+        room = max(0, op.pushes - len(argv))
         items = [x.expr for x in argv] + ["None"] * room
         self.e.emit(ind, f"R = [{', '.join(items)}]", pc)
         self.e.emit(ind, f"{name}(R)", pc)
-        dst = len(stk)
         for k in range(op.pushes):
             self.e.emit(ind, f"S{dst + k} = R[{k}]", pc)
-            stk.append(slot_ent(dst + k))
+
+
+# Meter.charge_memory(n) inline: count the bytes; only past the cap does the meter measure (and
+# perhaps raise) -- the same test in the same place as the method itself.
+CHARGE = ["if m.memory + n > m.mem_cap: m.charge_memory(n, None)", "else: m.memory += n"]
+
+# Data instructions inline for the common types: (guard over the operands {0} {1} {2}, or None
+# when the body covers every case; body lines, result in {S}).  Each does what the interpreter's
+# handler (nbcvm/vm/ops_data.py) does for those types, memory charges included and in the same
+# order; every other case calls the handler itself, so errors and their messages are the same.
+FAST_DATA = {
+    "getitem": ("({0}.__class__ is dict and {1}.__class__ is str and {1} in {0}) or "
+                "({0}.__class__ is list and {1}.__class__ is int and 0 <= {1} < len({0}))",
+                ["{S} = {0}[{1}]"]),
+    "setitem": ("({0}.__class__ is dict and {1}.__class__ is str) or "
+                "({0}.__class__ is list and {1}.__class__ is int and 0 <= {1} < len({0}))",
+                ["if {0}.__class__ is dict and {1} not in {0}:", "    n = 64", *("    " + c for c in CHARGE),
+                 "{0}[{1}] = {2}"]),
+    "has": ("{0}.__class__ is dict and {1}.__class__ is str", ["{S} = {1} in {0}"]),
+    "len": ("{0}.__class__ is str or {0}.__class__ is list or {0}.__class__ is dict", ["{S} = len({0})"]),
+    "tostr": (None, ["v = str({0}) if {0}.__class__ is int else to_str({0})", "n = len(v) + 49", *CHARGE,
+                     "{S} = v"]),
+    "concat": ("{0}.__class__ is str and {1}.__class__ is str",
+               ["n = len({0}) + len({1}) + 56", *CHARGE, "{S} = {0} + {1}"]),
+    "append": ("{0}.__class__ is list", ["n = 8", *CHARGE, "{0}.append({1})"]),
+}
 
 
 def _is_num_literal(s: str) -> bool:

@@ -45,6 +45,10 @@ class Limits:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def _cap(v: int | None) -> float:
+    return float("inf") if v is None else v
+
+
 class Meter:
     """Live counters and the limits in force for one Runtime."""
 
@@ -66,6 +70,7 @@ class Meter:
         self.root_provider = None  # callable -> iterable of root containers (module globals)
         self.reconciles = 0
         self.max_depth = limits.max_depth
+        self.mem_cap = _cap(limits.max_memory)  # charge_memory's test, for inlined charges (JIT)
         self.cancelled: str | None = None  # why the run was cancelled (set from another thread)
         self._cancel_event = threading.Event()
         self._refill()
@@ -86,6 +91,7 @@ class Meter:
         self.used = self.steps
         self.limits = limits
         self.max_depth = limits.max_depth
+        self.mem_cap = _cap(limits.max_memory)  # charge_memory's test, for inlined charges (JIT)
         t = limits.timeout
         self.deadline = None if t is None else self.started + t
         self._refill()
