@@ -1145,6 +1145,20 @@ def _static_graph(
             return graph, details, notes
         except grimp.exceptions.GrimpException as exc:
             raise ValueError(f"cannot analyse {', '.join(names)}: {exc}") from None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - grimp's Rust scanner can panic (a pyo3
+            # PanicException is a BaseException), e.g. on a relative import above the top package
+            notes.append(
+                Finding(
+                    "static-analysis", "warning", names[0],
+                    f"import graph not built, cycle detection skipped: grimp failed "
+                    f"({type(exc).__name__}: {str(exc).strip()[:200]})",
+                    None, None, None,
+                    "the real import of every module is still checked; report the grimp failure upstream",
+                )
+            )
+            return graph, details, notes
     lazy = {p_mod: src.lazy_lines for p in packages for p_mod, src in p.sources.items()}
     for u in sorted(g.modules):
         for v in sorted(g.find_modules_directly_imported_by(u)):

@@ -287,8 +287,8 @@ def _setitem(c: InsCtx):
 
     def h(r: list) -> int:
         d = r[s]
-        if type(d) is dict and r[s + 1] not in d:
-            m.charge_memory(64, r)  # a new map entry
+        if type(d) is dict and type(r[s + 1]) in _KEY_TYPES and r[s + 1] not in d:
+            m.charge_memory(64, r)  # a new map entry (a bad key: setitem raises the TypeError)
         setitem(d, r[s + 1], r[s + 2])
         return nxt
 
