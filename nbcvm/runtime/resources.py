@@ -40,15 +40,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from nbcvm.errors import LimitExceeded, VMError
+from nbcvm.vm.values import Site, site_str  # noqa: F401 - defined beside the VM values, used here too
 
 PRESSURE_EVERY = 1 << 20  # bytes allocated between RSS readings
-
-Site = tuple[str, str, str, int]  # module, function, file, line
-
-
-def site_str(site: Site) -> str:
-    return f"{site[0]}.{site[1]} ({site[2]}:{site[3]})"
-
 
 class Handle:
     """A VM resource.  NBC code holds the Handle; ``get()`` refuses after release."""

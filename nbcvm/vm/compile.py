@@ -66,6 +66,18 @@ def check_handlers() -> None:
                            f"extra {sorted(extra)}")
 
 
+class _Decline:
+    """Returned by ``Fn.jit_state(args, depth)`` when the interpreter should run the call."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DECLINE"
+
+
+DECLINE = _Decline()  # the JIT tier's answer "run it yourself" (nbcvm.jit re-exports it)
+
+
 class Fn:
     """A function of a loaded module, compiled to closures on first call."""
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from nbcvm.errors import ExitProgram, LimitExceeded, TraceEntry, VMError, from_host, type_matches
-from nbcvm.jit import DECLINE
-from nbcvm.vm.compile import BUDGET, CALL, Fn
+from nbcvm.vm.compile import BUDGET, CALL, DECLINE, Fn
 from nbcvm.vm.ops_arith import bad_operands
 
 

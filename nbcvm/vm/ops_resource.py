@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nbcvm.errors import VMError
 from nbcvm.lazy import NUMPY
-from nbcvm.runtime.resources import site_str
+from nbcvm.vm.values import site_str
 from nbcvm.vm.compile import InsCtx, handler
 from nbcvm.vm.ops_tensor import MAX_ELEMENTS
 

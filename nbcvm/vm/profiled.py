@@ -29,13 +29,15 @@ from __future__ import annotations
 
 import threading
 from time import perf_counter_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbcvm.errors import ExitProgram, LimitExceeded, TraceEntry, VMError
-from nbcvm.runtime.monitor import PerformanceMonitor, ThreadState
 from nbcvm.vm import compile as _c
 from nbcvm.vm.compile import BUDGET, CALL, Fn
 from nbcvm.vm.interp import _find_region, _host_error
+
+if TYPE_CHECKING:  # the monitor is handed in by the profiler; the VM does not depend on it
+    from nbcvm.runtime.monitor import PerformanceMonitor, ThreadState
 
 _FALLBACK_LOCK = threading.Lock()
 

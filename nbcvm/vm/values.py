@@ -24,6 +24,12 @@ import math
 
 from nbcvm.errors import VMError
 
+Site = tuple[str, str, str, int]  # where a resource was made: module, function, file, line
+
+
+def site_str(site: Site) -> str:
+    return f"{site[0]}.{site[1]} ({site[2]}:{site[3]})"
+
 MAX_PRINT_DEPTH = 64
 
 
