@@ -75,6 +75,18 @@ def default_cache_dir() -> Path:
     return Path(base) / "nbcvm" / "jit"
 
 
+def untrusted(path: Path) -> str | None:
+    """Why code found at ``path`` (a file or directory) must not be run, or None."""
+    if not hasattr(os, "getuid"):
+        return None  # no POSIX ownership to check
+    st = path.stat()
+    if st.st_uid != os.getuid():
+        return f"owned by uid {st.st_uid}, not by this user"
+    if st.st_mode & 0o022:
+        return "writable by other users"
+    return None
+
+
 def closure_reason(fn: Any) -> str | None:
     """``static_reason`` over ``fn`` and every same-module function it may call (transitively)."""
     seen, work = set(), [fn]
@@ -316,16 +328,25 @@ class NumbaTier:
 
     # -- the cache directory -------------------------------------------------------------
     def _prepare_dir(self, d: Path) -> Path:
+        """The cache directory, if this user alone can write it; else a private temporary one.
+
+        Libraries in it are loaded and run, so a directory others can write to
+        (or owned by someone else) would let them run code in this process.
+        """
         try:
-            d.mkdir(parents=True, exist_ok=True)
-            probe = d / f".probe-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
-            return d
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            why = untrusted(d)
+            if why is None:
+                probe = d / f".probe-{os.getpid()}"
+                probe.write_text("")
+                probe.unlink()
+                return d
+            kind, detail = "cache-untrusted", why
         except OSError as e:
-            tmp = Path(tempfile.mkdtemp(prefix="nbcvm-jit-"))
-            self.jit.event("cache-unwritable", "", f"{d}: {e}; using {tmp}")
-            return tmp
+            kind, detail = "cache-unwritable", str(e)
+        tmp = Path(tempfile.mkdtemp(prefix="nbcvm-jit-"))
+        self.jit.event(kind, "", f"{d}: {detail}; using {tmp}")
+        return tmp
 
     def _write(self, path: Path, text: str) -> None:
         if path.exists() and path.read_text(encoding="utf-8") == text:
@@ -597,9 +618,12 @@ class NumbaTier:
         fn = None
         if lib.exists():
             try:
+                why = untrusted(lib)
+                if why is not None:
+                    raise OSError(why)
                 fn = native.load(lib, argkinds, retkind)
                 kind = "numba-cache-hit"
-            except OSError as e:  # unreadable or from another machine: make it again
+            except OSError as e:  # unreadable, not ours, or from another machine: make it again
                 self.jit.event("cache-invalid", entry.fn.qualname, f"{lib.name}: {e}")
         if fn is None:
             if not may_compile:

@@ -126,3 +126,28 @@ def test_a_broken_library_in_the_cache_is_rebuilt(tmp_path: Path) -> None:
     out, events = _run(src, second)
     assert out == want and "cache-invalid" in events and "numba-compiled" in events
     assert native.load(second / lib.name, ["i"] * 7, "i")  # rebuilt: loads
+
+
+def test_a_cache_directory_others_can_write_is_not_used(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # anyone could drop a library here
+    src = SQUARES.replace("push 0\n    store s", "push 13\n    store s")
+    out, events = _run(src, shared)
+    assert out == f"{13 + sum(i * i for i in range(1000))}\n"
+    assert "cache-untrusted" in events and not list(shared.iterdir())
+
+
+def test_a_library_others_can_write_is_not_loaded(tmp_path: Path) -> None:
+    src = SQUARES.replace("push 0\n    store s", "push 17\n    store s")
+    first, second = tmp_path / "a", tmp_path / "b"
+    _run(src, first)
+    (lib,) = first.glob("*.so")
+    second.mkdir()
+    copy = second / lib.name
+    copy.write_bytes(lib.read_bytes())
+    copy.chmod(0o666)
+    out, events = _run(src, second)
+    assert out == f"{17 + sum(i * i for i in range(1000))}\n"
+    assert "cache-invalid" in events and "numba-compiled" in events
+    assert copy.stat().st_mode & 0o022 == 0  # replaced by a library of our own
