@@ -75,6 +75,55 @@ def default_cache_dir() -> Path:
     return Path(base) / "nbcvm" / "jit"
 
 
+def cache_limit() -> int:
+    """Bytes the JIT cache may hold ($NBCVM_JIT_CACHE_MAX_MB, default 512 MiB)."""
+    try:
+        return max(1, int(os.environ.get("NBCVM_JIT_CACHE_MAX_MB", "512"))) << 20
+    except ValueError:
+        return 512 << 20
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune(d: Path, keep: set[Path] = frozenset(), limit: int | None = None) -> int:
+    """Remove the least recently used closures (library + source) until the cache is under
+    80 % of its limit; returns how many were removed.  Called after a compile only."""
+    limit = cache_limit() if limit is None else limit
+    groups: dict[str, list] = {}
+    try:
+        for p in d.iterdir():
+            if p.name.startswith("nbj_") and p.suffix in (".py", native.SUFFIX):
+                st = p.stat()
+                g = groups.setdefault(p.stem, [0, 0.0, []])
+                g[0] += st.st_size
+                g[1] = max(g[1], st.st_mtime)
+                g[2].append(p)
+    except OSError:
+        return 0
+    total = sum(g[0] for g in groups.values())
+    if total <= limit:
+        return 0
+    removed = 0
+    for _stem, (size, _mtime, paths) in sorted(groups.items(), key=lambda kv: kv[1][1]):
+        if total <= limit * 0.8:
+            break
+        if any(p in keep for p in paths):
+            continue
+        for p in paths:
+            try:
+                p.unlink()
+            except OSError:
+                pass
+        total -= size
+        removed += 1
+    return removed
+
+
 def untrusted(path: Path) -> str | None:
     """Why code found at ``path`` (a file or directory) must not be run, or None."""
     if not hasattr(os, "getuid"):
@@ -623,6 +672,7 @@ class NumbaTier:
                     raise OSError(why)
                 fn = native.load(lib, argkinds, retkind)
                 kind = "numba-cache-hit"
+                _touch(lib)  # recently used: pruning keeps it
             except OSError as e:  # unreadable, not ours, or from another machine: make it again
                 self.jit.event("cache-invalid", entry.fn.qualname, f"{lib.name}: {e}")
         if fn is None:
@@ -656,7 +706,13 @@ class NumbaTier:
             cres = disp.overloads[esig.args]
             try:
                 native.build(cres.library.get_llvm_str(), cres.fndesc.mangled_name, argkinds, retkind, lib)
-                return native.load(lib, argkinds, retkind), "numba-compiled"
+                loaded = native.load(lib, argkinds, retkind)
+                removed = prune(self.cache_dir, keep={lib})
+                if removed:
+                    self.jit.event("cache-pruned", entry.fn.qualname,
+                                   f"{removed} least recently used closure(s) removed (cache over "
+                                   f"{cache_limit() >> 20} MiB)")
+                return loaded, "numba-compiled"
             except (native.NativeUnavailable, OSError) as e:  # run in-process from numba; say why once
                 self.native_off = str(e)
                 self.jit.event("native-unavailable", entry.fn.qualname, self.native_off)

@@ -151,3 +151,23 @@ def test_a_library_others_can_write_is_not_loaded(tmp_path: Path) -> None:
     assert out == f"{17 + sum(i * i for i in range(1000))}\n"
     assert "cache-invalid" in events and "numba-compiled" in events
     assert copy.stat().st_mode & 0o022 == 0  # replaced by a library of our own
+
+
+def test_prune_removes_the_least_recently_used_closures(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from nbcvm.jit.nbtier import prune
+
+    now = time.time()
+    for k in range(5):  # five closures of 1,000 + 100 bytes, k = 0 the oldest
+        for suffix, size in ((".so", 1000), (".py", 100)):
+            p = tmp_path / f"nbj_m_f_{k}{suffix}"
+            p.write_bytes(b"x" * size)
+            os.utime(p, (now - 100 + k, now - 100 + k))
+    (tmp_path / "other.txt").write_text("not ours")
+    keep = tmp_path / "nbj_m_f_0.so"
+    assert prune(tmp_path, keep={keep}, limit=3000) == 3  # down to 80 % of 3,000: two closures
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["nbj_m_f_0.py", "nbj_m_f_0.so", "nbj_m_f_4.py", "nbj_m_f_4.so", "other.txt"]
+    assert prune(tmp_path, limit=3000) == 0
