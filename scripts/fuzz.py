@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fuzz the decoder, assembler, verifier and interpreter of nbcvm.
+"""Fuzz the decoder, assembler, verifier and interpreter of nbcvm, and the JIT against it.
 
     python scripts/fuzz.py --seconds 60 --target all --seed 1
     python scripts/fuzz.py --count 5000 --target decoder
@@ -20,7 +20,12 @@ VerifyError, VMError:<type>, LimitExceeded:<limit> ...).  A FAILURE is:
   thread ends the process if one never returns);
 * VM threads still running when run_main has returned (it waits for them, then
   cancels them), or alive a minute after their run ended (stuck for good);
-* resident memory growing more than ``--max-rss-growth`` MiB over the run.
+* resident memory growing more than ``--max-rss-growth`` MiB over the run;
+* (target ``jit``) a program whose run in the JIT's Python tier differs from
+  the interpreter's in exit code, output, error type or message, or
+  instruction count -- or that makes the JIT emit a Python warning.  Programs
+  with threads or the clock are skipped; time and memory limits are compared
+  by kind only (docs/jit.md).
 
 A failure prints a reproducer (hex of the bytes / the text) and the command
 to replay it; the exit code is then 1.  ``--keep-going`` collects distinct
@@ -38,6 +43,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -61,7 +67,7 @@ from nbcvm.runtime.runtime import Runtime  # noqa: E402
 from nbcvm.runtime.threads import CANCEL_WAIT  # noqa: E402
 from nbcvm.vm import natives  # noqa: E402
 
-TARGETS = ("decoder", "assembler", "verifier", "interpreter")
+TARGETS = ("decoder", "assembler", "verifier", "interpreter", "jit")
 SLACK = 2.0  # seconds an input may run past its budget before it is a failure
 RUN_TIMEOUT = 1.0
 HARD_HANG = 30.0  # the watchdog ends the process after budget + this
@@ -664,11 +670,16 @@ def text_round_trip(m: Module, exact: bool) -> None:
         raise Failure("disassembly is not a fixpoint: disasm(assemble(disasm(m))) differs", text)
 
 
-def run_module(m: Module, args: list | None = None) -> tuple[str, str, Any]:
-    """Instantiate (verifies again) and run main under tight limits."""
+def run_module(m: Module, args: list | None = None, jit: str = "off") -> tuple[str, str, Any]:
+    """Instantiate (verifies again) and run main under tight limits.
+
+    ``jit="eager"`` runs it translated to Python (the JIT's Python tier; numba is
+    left out: compiling every random program would take seconds each)."""
     out = io.StringIO()
     before = set(threading.enumerate())
-    rt = Runtime(limits(), stdout=out)
+    rt = Runtime(limits(), stdout=out, jit=jit)
+    if rt.jit is not None:
+        rt.jit.numba_enabled = False
     inst = rt.instantiate(m)
     t0 = time.perf_counter()
     outcome = rt.run_main(inst, args or [])
@@ -687,7 +698,8 @@ def run_module(m: Module, args: list | None = None) -> tuple[str, str, Any]:
         cls = f"VMError:{err.type_name}"
     if err is not None and err.type_name == "InternalError":
         raise Failure(f"NBC InternalError: {err.message}", _tb(err))
-    sig = (outcome.exit_code, out.getvalue(), err.type_name if err else None, err.message if err else None)
+    sig = (outcome.exit_code, out.getvalue(), err.type_name if err else None, err.message if err else None,
+           outcome.stats.steps)
     return cls, out.getvalue(), sig
 
 
@@ -768,6 +780,32 @@ def exec_interpreter(m: Module) -> str:
         _, _, sig2 = run_module(d)  # same program, same seed: same everything
         if sig is not None and sig2 is not None and sig2 != sig:
             raise Failure("nondeterministic: two runs of one program differ", f"{sig!r}\n{sig2!r}")
+    return cls
+
+
+def exec_jit(m: Module) -> str:
+    """Differential: the interpreter and the JIT's Python tier must agree exactly."""
+    d = decode(encode(m), "<fuzz>")
+    try:
+        verify(d)
+    except VerifyError:
+        return "VerifyError"
+    if "time" in d.imports or any(BY_CODE[opc].family == "concurrency" for f in d.functions for opc, _ in f.code):
+        return "skipped:nondeterministic"
+    cls, _, sig = run_module(d)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cls2, _, sig2 = run_module(d, jit="eager")
+    if caught:  # e.g. a SyntaxWarning from compiling generated code: a user would see it
+        raise Failure("the JIT emitted a Python warning", "\n".join(str(w.message) for w in caught))
+    if cls in ("LimitExceeded:time", "LimitExceeded:memory") or cls2 == "LimitExceeded:time":
+        # wall time differs by nature; where a memory limit trips may differ by a few allocations
+        # (docs/jit.md, "Limits: where semantics differ")
+        if (cls == "LimitExceeded:time") == (cls2 == "LimitExceeded:time") and sig[:1] != sig2[:1]:
+            raise Failure("interpreter and JIT end differently", f"{sig!r}\n{sig2!r}")
+        return f"{cls} (not compared)"
+    if sig != sig2:
+        raise Failure("interpreter and JIT (Python tier) differ", f"interpreter: {sig!r}\njit:         {sig2!r}")
     return cls
 
 
@@ -868,13 +906,15 @@ def execute(target: str, inp: Any, rng: random.Random) -> str:
         return exec_assembler(inp, rng)
     if target == "verifier":
         return exec_verifier(inp)
+    if target == "jit":
+        return exec_jit(inp)
     return exec_interpreter(inp)
 
 
 def budget(target: str) -> float:
     # Interpreter runs (also of assembled programs) may take up to the run timeout, twice
     # for the determinism check; everything else should be quick.
-    return 2 * (RUN_TIMEOUT + CANCEL_WAIT) if target in ("interpreter", "assembler") else 0.0
+    return 2 * (RUN_TIMEOUT + CANCEL_WAIT) if target in ("interpreter", "assembler", "jit") else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:

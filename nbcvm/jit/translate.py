@@ -44,6 +44,8 @@ resource regions) are not translated: they stay in the interpreter, and
 
 from __future__ import annotations
 
+import re
+
 import math
 from dataclasses import dataclass, field
 
@@ -532,6 +534,9 @@ class PyGen:
         self.generic[pc] = name
         dst = len(stk)
         fast = FAST_DATA.get(nm)
+        if fast is not None and nm in ("getitem", "setitem") and not _VARIABLE.match(argv[0].expr):
+            fast = None  # a constant container: always the handler's error (and no SyntaxWarning
+            # from compiling ``0.5[k]``, which Python flags even in code that never runs)
         if fast is not None:  # the common case inline, guarded; anything else: the handler
             x = [a.expr for a in argv]
             guard, body = fast
@@ -559,6 +564,8 @@ class PyGen:
         for k in range(op.pushes):
             self.e.emit(ind, f"S{dst + k} = R[{k}]", pc)
 
+
+_VARIABLE = re.compile(r"^(?:[LS]\d+|G\[\d+\])$")
 
 # Meter.charge_memory(n) inline: count the bytes; only past the cap does the meter measure (and
 # perhaps raise) -- the same test in the same place as the method itself.
