@@ -80,10 +80,11 @@ class Ent:
     locs: frozenset = frozenset()  # local indices it reads
     glob: bool = False  # reads a module global
     slot: int = -1  # >= 0: the slot variable S<slot> it names
+    boolean: bool = False  # always a bool (a compare's or ``has``'s result): jt/jf test it directly
 
 
-def slot_ent(i: int) -> Ent:
-    return Ent(f"S{i}", slot=i)
+def slot_ent(i: int, boolean: bool = False) -> Ent:
+    return Ent(f"S{i}", slot=i, boolean=boolean)
 
 
 def literal(v) -> str | None:
@@ -437,7 +438,7 @@ class PyGen:
             x, k = args
             self.materialize(stk, ind, pc, lambda i, ent: x in ent.locs)
             e.emit(ind, f"v = L{x} + {k if k >= 0 else f'({k})'}", pc)
-            e.emit(ind, f"if not {INT_MIN} <= v <= {INT_MAX} and v.__class__ is int: overflow('inc')", pc)
+            e.emit(ind, f"if {overflow_test('add', str(k))} and v.__class__ is int: overflow('inc')", pc)
             e.emit(ind, f"L{x} = v", pc)
         elif nm in BINOPS:
             b = stk.pop()
@@ -445,17 +446,20 @@ class PyGen:
             dst = len(stk)
             A, B, check = self.binop_parts(nm, a, b, pc, ind)
             sym = BINOPS[nm][0]
-            if check:
+            test = overflow_test(nm, B) if check else None
+            if test is not None:
                 e.emit(ind, f"v = {A} {sym} {B}", pc)
-                e.emit(ind, f"if not {INT_MIN} <= v <= {INT_MAX} and v.__class__ is int: overflow({nm!r})", pc)
+                e.emit(ind, f"if {test} and v.__class__ is int: overflow({nm!r})", pc)
                 e.emit(ind, f"S{dst} = v", pc)
+            elif check:
+                e.emit(ind, f"S{dst} = {A} {sym} {B}", pc)
             elif nm in COMPARE:  # always a bool, as in the interpreter (tensors compare elementwise)
                 e.emit(ind, f"v = {A} {sym} {B}", pc)
                 e.emit(ind, "if v.__class__ is not bool: raise TypeError", pc)
                 e.emit(ind, f"S{dst} = v", pc)
             else:
                 e.emit(ind, f"S{dst} = {A} {sym} {B}", pc)
-            stk.append(slot_ent(dst))
+            stk.append(slot_ent(dst, boolean=nm in COMPARE))
         elif nm == "neg":
             a = stk.pop()
             dst = len(stk)
@@ -487,7 +491,7 @@ class PyGen:
             a = stk.pop()
             self.materialize(stk, ind, pc)
             e.emit(ind, f"v = {a.expr}", pc)
-            cond = "(v if v.__class__ is bool else TRUTH(v))"
+            cond = "v" if a.boolean else "(v if v.__class__ is bool else TRUTH(v))"
             e.emit(ind, f"if {'not ' if nm == 'jf' else ''}{cond}:", pc)
             self.goto(ind + 1, args[0], pc, None, charge=True)
             self.goto(ind, pc + 1, pc, follow, charge=True)
@@ -553,7 +557,7 @@ class PyGen:
         else:
             self._handler_call(ind, pc, name, op, argv, dst)
         for k in range(op.pushes):
-            stk.append(slot_ent(dst + k))
+            stk.append(slot_ent(dst + k, boolean=nm == "has"))  # has: a bool, or it raised
 
     def _handler_call(self, ind: int, pc: int, name: str, op, argv: list[Ent], dst: int) -> None:
         """The interpreter's handler for this instruction, on a register list of its operands."""
@@ -569,7 +573,7 @@ _VARIABLE = re.compile(r"^(?:[LS]\d+|G\[\d+\])$")
 
 # Meter.charge_memory(n) inline: count the bytes; only past the cap does the meter measure (and
 # perhaps raise) -- the same test in the same place as the method itself.
-CHARGE = ["if m.memory + n > m.mem_cap: m.charge_memory(n, None)", "else: m.memory += n"]
+CHARGE = ["n += m.memory", "if n > m.mem_cap: m.charge_memory(n - m.memory, None)", "else: m.memory = n"]
 
 # Data instructions inline for the common types: (guard over the operands {0} {1} {2}, or None
 # when the body covers every case; body lines, result in {S}).  Each does what the interpreter's
@@ -591,6 +595,29 @@ FAST_DATA = {
                ["n = len({0}) + len({1}) + 56", *CHARGE, "{S} = {0} + {1}"]),
     "append": ("{0}.__class__ is list", ["n = 8", *CHARGE, "{0}.append({1})"]),
 }
+
+
+def overflow_test(op: str, B: str) -> str | None:
+    """The int64 range test for ``v = a <op> b`` (None: the result always fits).
+
+    With an int constant ``b`` only one bound can be passed (``a + 1`` can only
+    grow), and ``a % b`` always fits, so the test is one comparison or none.
+    """
+    k = _int_literal(B)
+    if k is None or op not in ("add", "sub", "mod"):
+        return f"not {INT_MIN} <= v <= {INT_MAX}"
+    if op == "mod":
+        return None  # |a % k| < |k| (k == 0 raised already)
+    up = (k >= 0) if op == "add" else (k <= 0)
+    return f"v > {INT_MAX}" if up else f"v < {INT_MIN}"
+
+
+def _int_literal(s: str) -> int | None:
+    t = s.strip("()")
+    try:
+        return int(t)
+    except ValueError:
+        return None
 
 
 def _is_num_literal(s: str) -> bool:
