@@ -35,7 +35,15 @@ SUFFIX = ".so"
 
 
 class NativeUnavailable(Exception):
-    """A shared library cannot be built here (no C compiler, an unexpected symbol ...)."""
+    """A shared library cannot be built (no C compiler, an unexpected symbol ...).
+
+    ``permanent``: nothing can be built in this process (no compiler); otherwise
+    only this closure cannot.
+    """
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
 
 
 def compiler() -> str | None:
@@ -81,7 +89,7 @@ def build(ir_text: str, mangled: str, argkinds: list[str], retkind: str, out: Pa
     """Write the shared library for one closure to ``out`` (NativeUnavailable if it cannot be)."""
     cc = compiler()
     if cc is None:
-        raise NativeUnavailable("no C compiler (cc, gcc or clang) to link the shared library")
+        raise NativeUnavailable("no C compiler (cc, gcc or clang) to link the shared library", permanent=True)
     import llvmlite.binding as llvm
 
     text = _NUMBA_WRAPPERS.sub("", ir_text)
@@ -98,6 +106,8 @@ def build(ir_text: str, mangled: str, argkinds: list[str], retkind: str, out: Pa
     missing = sorted(f.name for f in mod.functions
                      if f.is_declaration and not f.name.startswith("llvm.") and _used(text, f.name)
                      and not hasattr(known, f.name))
+    missing += sorted(g.name for g in mod.global_variables
+                      if g.is_declaration and _used(text, g.name) and not hasattr(known, g.name))
     if missing:
         raise NativeUnavailable(f"compiled code needs symbols a plain library cannot have: {', '.join(missing[:5])}")
     llvm.initialize_native_target()  # idempotent; numba has done it when it compiled

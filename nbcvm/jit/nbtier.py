@@ -610,14 +610,15 @@ class NumbaTier:
                 break
             for s in undecided:
                 s.ret = "i"
-        # calls between specs: numba cannot reload mutually recursive functions from its cache
-        # (an unresolved symbol aborts the process), so a cycle through two or more stays in Python
+        # calls between specs: numba links a mutually recursive group at load time through its own
+        # runtime ("unresolved" symbols), which a plain shared library cannot do (nor could numba's
+        # cache reload it), so a cycle through two or more functions stays in the Python tier
         edges = {s.sid: {specs[(ms.index[n], at, None)].sid for n, at in s.facts.calls.values()} for s in order}
         for s in order:
             for t in edges[s.sid]:
                 if t != s.sid and s.sid in _reach(edges, t):
                     raise analysis.Ineligible(f"{s.fn.qualname} and {order[t].fn.qualname} call each other "
-                                              f"(numba cannot cache mutual recursion)")
+                                              f"(mutual recursion is not compiled)")
             s.recursive = s.sid in edges[s.sid]
         return order
 
@@ -713,9 +714,15 @@ class NumbaTier:
                                    f"{removed} least recently used closure(s) removed (cache over "
                                    f"{cache_limit() >> 20} MiB)")
                 return loaded, "numba-compiled"
-            except (native.NativeUnavailable, OSError) as e:  # run in-process from numba; say why once
-                self.native_off = str(e)
-                self.jit.event("native-unavailable", entry.fn.qualname, self.native_off)
+            except (native.NativeUnavailable, OSError) as e:  # run in-process from numba; say why
+                if isinstance(e, OSError):  # built but does not load: never leave it for the next run
+                    try:
+                        lib.unlink()
+                    except OSError:
+                        pass
+                if getattr(e, "permanent", False):
+                    self.native_off = str(e)  # nothing can be built here: say it once
+                self.jit.event("native-unavailable", entry.fn.qualname, str(e))
         return disp, ("numba-compiled" if fresh else "numba-reused")
 
 

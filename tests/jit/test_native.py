@@ -171,3 +171,70 @@ def test_prune_removes_the_least_recently_used_closures(tmp_path: Path) -> None:
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["nbj_m_f_0.py", "nbj_m_f_0.so", "nbj_m_f_4.py", "nbj_m_f_4.so", "other.txt"]
     assert prune(tmp_path, limit=3000) == 0
+
+
+UNRESOLVED = """
+@".numba.unresolved$g" = external global ptr
+define i32 @"f"(ptr %ret, ptr %exc, i64 %a) {
+  %p = load ptr, ptr @".numba.unresolved$g"
+  %v = call i64 %p(i64 %a)
+  store i64 %v, ptr %ret
+  ret i32 0
+}
+"""
+
+
+def test_a_global_numba_fills_at_load_time_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(native.NativeUnavailable, match="numba.unresolved") as ei:
+        native.build(UNRESOLVED, "f", ["i"], "i", tmp_path / "x.so")
+    assert not ei.value.permanent  # only this closure: others may still be built
+
+
+MUTUAL = """
+.func even n
+    load n
+    push 0
+    eq
+    jf more
+    push 1
+    ret
+more:
+    load n
+    push 1
+    sub
+    call odd 1
+    ret
+.end
+.func odd n
+    load n
+    push 0
+    eq
+    jf more
+    push 0
+    ret
+more:
+    load n
+    push 1
+    sub
+    call even 1
+    ret
+.end
+.func main n
+    load n
+    call even 1
+    print
+    push 0
+    ret
+.end
+"""
+
+
+def test_mutual_recursion_stays_in_the_python_tier() -> None:
+    from jitutil import run_src, tiers
+
+    off = run_src(MUTUAL, "off", args=[301])
+    jit = run_src(MUTUAL, "eager", args=[301])
+    assert jit.key() == off.key() and off.stdout == "0\n"
+    assert set(tiers(jit.runtime).values()) == {"python"}
+    reasons = " ".join(d["reason"] for d in jit.runtime.jit.report()["decisions"])
+    assert "mutual recursion is not compiled" in reasons
