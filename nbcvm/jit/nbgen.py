@@ -36,9 +36,6 @@ from nbcvm.jit.abi import ARG0, DEEP_ARGS, ENTRY, FARG0, NBNEST
 from nbcvm.jit.translate import Emitter, block_order, inline_plan
 from nbcvm.vm.ops_arith import BINOPS, COMPARE
 
-# the countdown test inline in hot blocks (a call to nbrt.check per block entry is not inlined by numba:
-# 1.6x slower on fib, 3.7x on mandelbrot); the tick itself stays a call
-INLINE_CHECK = True
 # nil ("u") is carried as an int64 0: it can only be moved, stored, passed and returned
 DUMMY = {"i": "0", "f": "0.0", "b": "False", "N": "0", "u": "0"}
 NBTYPE = {"i": "int64", "f": "float64", "b": "boolean", "N": "int64", "u": "int64"}
@@ -171,21 +168,24 @@ class NbGen:
     def charge(self, ind: int, cost: int, resume: int, check: bool = True) -> None:
         """Charge a run's fuel; the countdown is checked here or (jumps) at the target block's start."""
         e = self.e
-        e.emit(ind, f"st[0] -= {cost}", resume)
+        e.emit(ind, f"fu -= {cost}", resume)
         if check:
             self.check(ind, resume)
 
-    hot = True  # the block being emitted runs often (in a loop, or in a recursive function)
-
     def check(self, ind: int, resume: int) -> None:
+        """The countdown lives in the local ``fu`` (a register); st[0] is written before anything
+        that reads it (a tick, a call, leaving) and read back after anything that changes it."""
         e = self.e
-        if INLINE_CHECK and self.hot:
-            e.emit(ind, "if st[0] < 0:", resume)
-            e.emit(ind + 1, f"if R.tick(st, {self.fid}, {resume}, D) != 0:", resume)
-            e.emit(ind + 2, f"return {self.dummy}", resume)
-            return
-        e.emit(ind, f"if R.check(st, {self.fid}, {resume}, D) != 0:", resume)
-        e.emit(ind + 1, f"return {self.dummy}", resume)
+        e.emit(ind, "if fu < 0:", resume)
+        e.emit(ind + 1, "st[0] = fu", resume)
+        e.emit(ind + 1, f"if R.tick(st, {self.fid}, {resume}, D) != 0:", resume)
+        e.emit(ind + 2, f"return {self.dummy}", resume)  # the tick left st[0] right
+        e.emit(ind + 1, "fu = st[0]", resume)
+
+    def leave(self, ind: int, value: str, pc: int) -> None:
+        """``return value`` with the countdown written back."""
+        self.e.emit(ind, "st[0] = fu", pc)
+        self.e.emit(ind, f"return {value}", pc)
 
     def fail(self, ind: int, pc: int, kind: str, what: str, operands: list[tuple[str, str]]) -> None:
         """Store the operands of a failing instruction and leave (the wrapper raises)."""
@@ -199,7 +199,7 @@ class NbGen:
                 e.emit(ind, f"st[{5 + ki}] = {ival(expr, t)}", pc)
                 ki += 1
         e.emit(ind, f"R.fail(st, {self.fid}, {pc})", pc)
-        e.emit(ind, f"return {self.dummy}", pc)
+        self.leave(ind, self.dummy, pc)
         self.sites[pc] = (kind, what, tuple(t for _, t in operands))
 
     def fail_if(self, ind: int, pc: int, cond: str, kind: str, what: str, operands) -> None:
@@ -240,6 +240,7 @@ class NbGen:
             for start in topo:
                 body.emit(1, f"if blk == {start}:", start)
                 self.block(blks[start], 2, None)
+            body.emit(1, "st[0] = fu", 0)
             body.emit(1, f"return {self.dummy}", 0)
         else:
             plan = inline_plan(blks, code, {0} if self.spec.osr is None else {0, self.spec.osr})
@@ -253,6 +254,7 @@ class NbGen:
                     if cur not in plan:
                         break
                     cur = plan[cur]
+            body.emit(2, "st[0] = fu", 0)
             body.emit(2, f"return {self.dummy}", 0)
         head = Emitter()
         spec = self.spec
@@ -263,11 +265,11 @@ class NbGen:
         for name, view, addr in (("st", "iptr", "sp"), ("sf", "fptr", "fp"), ("GI", "iptr", "gip"),
                                  ("GF", "fptr", "gfp")):  # raw views of the wrapper's arrays (nbrt.py)
             head.emit(1, f"{name} = R.{view}({addr})", 0)
+        head.emit(1, "fu = st[0]", 0)  # the fuel countdown, kept in a register (see check())
         for v in sorted(self.vars - set(params)):
             head.emit(1, f"{v} = {INIT[v[-1]] if v[-1] in INIT else '0'}", 0)
         head.emit(1, "c = 0", 0)
         self.e = head
-        self.hot = spec.recursive
         if spec.osr is None:
             head.emit(1, "st[3] += 1", 0)
             head.emit(1, "if D > st[4]:", 0)
@@ -286,11 +288,9 @@ class NbGen:
     def block(self, b: analysis.Block, ind: int, follow: int | None) -> None:
         st = self.state(b.start)
         if st is None:  # reached only past an instruction that always raises
-            self.e.emit(ind, f"return {self.dummy}", b.start)
+            self.leave(ind, self.dummy, b.start)
             return
         stk = [self.slot(k, t) for k, t in enumerate(st[1])]
-        # inline countdown tests where code runs often; elsewhere a call keeps numba's compile time down
-        self.hot = b.loop_depth > 0 or self.spec.recursive or self.spec.osr is not None
         if b.start != 0:
             # every jump into this block charged the run it starts: one countdown check here
             # instead of one per incoming edge (the tick's resume pc is this block's start)
@@ -513,7 +513,7 @@ class NbGen:
             a = stk.pop()
             self.materialize(stk, ind, pc, lambda i, ent: ent.glob)
             e.emit(ind, f"if R.print_{a.t}(st, {a.expr}, {self.fid}, {pc}) != 0:", pc)
-            e.emit(ind + 1, f"return {self.dummy}", pc)
+            self.leave(ind + 1, self.dummy, pc)
         elif nm == "toint":
             a = stk.pop()
             if a.t == "f":
@@ -544,7 +544,7 @@ class NbGen:
             return True
         elif nm == "ret":
             a = stk.pop()
-            e.emit(ind, f"return {a.expr}", pc)
+            self.leave(ind, a.expr, pc)
             return True
         elif nm == "halt":
             a = stk.pop()
@@ -553,7 +553,7 @@ class NbGen:
             else:
                 e.emit(ind, "st[1] = 3", pc)
                 e.emit(ind, f"st[2] = {a.expr}", pc)
-                e.emit(ind, f"return {self.dummy}", pc)
+                self.leave(ind, self.dummy, pc)
             return True
         elif nm == "call":
             self.call(stk, ind, pc, args)
@@ -578,15 +578,17 @@ class NbGen:
             s = self.slot(len(stk), t)
             e.emit(ind, "if D >= st[8]:", pc)
             e.emit(ind + 1, f"R.depth_error(st, {self.fid}, {pc}, D + 1)", pc)
-            e.emit(ind + 1, f"return {self.dummy}", pc)
+            self.leave(ind + 1, self.dummy, pc)
             # cast every argument: a literal would make numba compile (and cache) a separate
             # Literal[int](1) version whose symbol is unresolved when the cache is reloaded
             argstr = "".join(f"{CAST[x.t]}({x.expr}), " for x in argv)
             if not callee.recursive:  # a call outside any cycle cannot nest deeper than the call graph
+                e.emit(ind, "st[0] = fu", pc)
                 e.emit(ind, f"{s.expr} = {callee.name}({argstr}D + 1, N + 1, sp, fp, gip, gfp)", pc)
                 e.emit(ind, "if st[1] != 0:", pc)
                 e.emit(ind + 1, f"R.record(st, {self.fid}, {pc})", pc)
-                e.emit(ind + 1, f"return {self.dummy}", pc)
+                e.emit(ind + 1, f"return {self.dummy}", pc)  # the callee left st[0] right
+                e.emit(ind, "fu = st[0]", pc)
                 stk.append(s)
                 self.charge(ind, self.runcost[pc + 1], pc + 1)
                 return
@@ -599,15 +601,19 @@ class NbGen:
                 e.emit(ind + 1, f"st[{ARG0 + k}] = {ival(a.expr, a.t)}", pc)
             for k, a in enumerate(flts):
                 e.emit(ind + 1, f"sf[{FARG0 + k}] = {a.expr}", pc)
+            e.emit(ind + 1, "st[0] = fu", pc)
             e.emit(ind + 1, f"if R.deep(st, {callee.sid}, D + 1, {self.fid}, {pc}) != 0:", pc)
             e.emit(ind + 2, f"return {self.dummy}", pc)
+            e.emit(ind + 1, "fu = st[0]", pc)
             res = {"i": "st[9]", "b": "st[9] != 0", "f": "sf[2]", "u": "0"}[t]
             e.emit(ind + 1, f"{s.expr} = {res}", pc)
             e.emit(ind, "else:", pc)
+            e.emit(ind + 1, "st[0] = fu", pc)
             e.emit(ind + 1, f"{s.expr} = {callee.name}({argstr}D + 1, N + 1, sp, fp, gip, gfp)", pc)
             e.emit(ind + 1, "if st[1] != 0:", pc)
             e.emit(ind + 2, f"R.record(st, {self.fid}, {pc})", pc)
             e.emit(ind + 2, f"return {self.dummy}", pc)
+            e.emit(ind + 1, "fu = st[0]", pc)
             stk.append(s)
             self.charge(ind, self.runcost[pc + 1], pc + 1)
             return

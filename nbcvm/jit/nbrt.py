@@ -125,14 +125,6 @@ def tick(st, fid, pc, depth):
 
 
 @njit(I(P, I, I, I))
-def check(st, fid, pc, depth):
-    """The countdown check after a charge: one call per site keeps compiled code small."""
-    if st[0] >= 0:
-        return 0
-    return tick(st, fid, pc, depth)
-
-
-@njit(I(P, I, I, I))
 def print_i(st, v, fid, pc):
     if call_ii(st[CB_PRINT_INT], v, 0) != 0:
         return pending(st, fid, pc)
