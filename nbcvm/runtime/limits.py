@@ -57,8 +57,7 @@ class Meter:
         self.used = 0  # fuel consumed before the current countdown
         self.grant = 0
         self.budget = 0
-        self.resume = 0
-        self.depth = 0  # frames held by outer executions (nested runs)
+        self._here = threading.local()  # per host thread: the pc a tick resumes at (``resume``)
         self.peak_depth = 0
         self.calls = 0  # NBC function calls started
         self.output_bytes = 0
@@ -74,6 +73,30 @@ class Meter:
         self.cancelled: str | None = None  # why the run was cancelled (set from another thread)
         self._cancel_event = threading.Event()
         self._refill()
+
+    @property
+    def resume(self) -> int:
+        """The pc to resume at after a tick, set by the code that ran out of fuel.
+
+        Per host thread: VM threads share the meter, and a pc written by one
+        thread must never be read by another (it resumed another thread's frame
+        at this one's pc: lost or repeated work under ``nbcvm stress``).  Only
+        the out-of-fuel path touches it, never the hot loop.
+        """
+        return getattr(self._here, "pc", 0)
+
+    @resume.setter
+    def resume(self, pc: int) -> None:
+        self._here.pc = pc
+
+    @property
+    def depth(self) -> int:
+        """Frames held by outer executions on this host thread (nested runs): per thread too."""
+        return getattr(self._here, "depth", 0)
+
+    @depth.setter
+    def depth(self, d: int) -> None:
+        self._here.depth = d
 
     # -- host API --------------------------------------------------------------
     @property

@@ -75,3 +75,34 @@ def test_duration_mode():
     report = run_stress(StressConfig(str(EX / "atomic_counter.nbc"), threads=2, duration=0.2))
     w = report.workloads[0]
     assert w.calls >= 2 and w.seconds >= 0.2 and w.violations == 0
+
+
+def test_fuel_ticks_in_many_threads_resume_each_thread_where_it_ran_out(monkeypatch):
+    # The pc a tick resumes at was one attribute of the shared meter: a thread could resume
+    # at another thread's pc (lost or repeated atomic adds, locals read before they were
+    # set).  Ticks every 7 instructions make the interleaving certain to come up.
+    monkeypatch.setattr("nbcvm.runtime.limits.CHECK_INTERVAL", 7)
+    rep = run_stress(StressConfig(None, threads=8, iterations=40, workloads=("atomic-counter",),
+                                  switch_interval=1e-6))
+    w = rep.workloads[0]
+    assert (w.violations, w.errors, w.calls) == (0, 0, 320), w.messages
+
+
+def test_meter_resume_and_depth_are_per_host_thread():
+    import threading
+
+    from nbcvm.runtime.limits import Limits, Meter
+
+    m = Meter(Limits())
+    m.resume, m.depth = 5, 2
+    seen = {}
+
+    def other():
+        seen["before"] = (m.resume, m.depth)
+        m.resume, m.depth = 9, 7
+        seen["after"] = (m.resume, m.depth)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert seen == {"before": (0, 0), "after": (9, 7)} and (m.resume, m.depth) == (5, 2)
