@@ -1003,7 +1003,7 @@ def _static_missing_findings(
                 imp.module == reported_missing or imp.module.startswith(reported_missing + ".")
             ):
                 continue
-            where = " (in a function body, so it fails only when called)" if imp.lazy else ""
+            where = " (in a function body or a __main__ block, so it fails only when that code runs)" if imp.lazy else ""
             out.append(
                 Finding(
                     "missing-module", "error", mod,
