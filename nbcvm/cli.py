@@ -206,7 +206,8 @@ def verify(obj: _Ctx, programs, as_json):
 @click.option("--switch-interval", type=click.FloatRange(min=1e-7), default=1e-5, show_default=True,
               help="Host thread switch interval in seconds; small values provoke interleavings.")
 @click.option("--watchdog", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
-              help="Seconds before a workload counts as hung: every thread's NBC stack is dumped.")
+              help="Seconds without a finished call before a workload counts as hung: every "
+                   "thread's NBC stack is dumped.")
 @click.option("--workload", "workloads", multiple=True, help="Built-in workload(s) to run (default all).")
 @click.option("--path", "paths", multiple=True, help="Extra module search folder (repeatable).")
 @inject_option

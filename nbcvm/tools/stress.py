@@ -187,12 +187,16 @@ def run_workload(w: Workload, cfg: StressConfig, progress: Callable[[str, int, i
             for h in hosts:
                 h.start()
             total = n * iterations if cfg.duration is None else 0
+            seen, last_change = -1, time.perf_counter()
             while any(h.is_alive() for h in hosts):
                 for h in hosts:
                     h.join(0.05)
                 if progress:
                     progress(w.name, done[0], total)
-                if time.perf_counter() - t_start > cfg.watchdog:
+                now = time.perf_counter()
+                if done[0] != seen:  # hung means no call finished for a whole watchdog period,
+                    seen, last_change = done[0], now  # not a long run
+                elif now - last_change > cfg.watchdog:
                     hung, stacks = True, rt.threads.dump_stacks()
                     break
         finally:

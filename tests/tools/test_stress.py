@@ -106,3 +106,12 @@ def test_meter_resume_and_depth_are_per_host_thread():
     t.start()
     t.join()
     assert seen == {"before": (0, 0), "after": (9, 7)} and (m.resume, m.depth) == (5, 2)
+
+
+def test_a_long_run_that_makes_progress_is_not_hung(tmp_path):
+    # each call takes 0.15 s: the run takes ~0.9 s, three times the watchdog, but calls keep finishing
+    p = tmp_path / "slow.nbc"
+    p.write_text(".import time\n.func stress i\n    push 0.15\n    call time.sleep 1\n    ret\n.end\n")
+    report = run_stress(StressConfig(str(p), threads=2, iterations=6, watchdog=0.3))
+    w = report.workloads[0]
+    assert not w.hung and report.ok and w.calls == 12 and w.seconds > 0.6
