@@ -199,6 +199,8 @@ def run_workload(w: Workload, cfg: StressConfig, progress: Callable[[str, int, i
                 elif now - last_change > cfg.watchdog:
                     hung, stacks = True, rt.threads.dump_stacks()
                     break
+            if progress and not hung:
+                progress(w.name, done[0], total)  # the final count, also when it was all done at once
         finally:
             sys.setswitchinterval(old)
         seconds = time.perf_counter() - t_start

@@ -59,3 +59,12 @@ def test_check_gets_the_total_and_progress_is_reported(tmp_path):
     assert {(name, total) for name, _, total in seen} == {("prog", 8)}
     dones = [done for _, done, _ in seen]
     assert dones == sorted(dones) and 0 <= dones[0] and dones[-1] <= 8
+
+
+def test_progress_ends_with_the_final_count_even_when_all_was_done_at_once(tmp_path):
+    p = tmp_path / "quick.nbc"
+    p.write_text(MAIN)
+    seen = []
+    report = run_stress(StressConfig(str(p), threads=2, iterations=3),
+                        lambda name, done, total: seen.append((done, total)))
+    assert report.ok and seen and seen[-1] == (6, 6)
