@@ -37,6 +37,10 @@ define i32 @"f"(ptr %ret, ptr %exc, i64 %a) {
 """
 
 
+NEEDS_CC = pytest.mark.skipif(native.compiler() is None, reason="no C compiler to link libraries here")
+
+
+@NEEDS_CC
 def test_build_and_load_a_library(tmp_path: Path) -> None:
     lib = tmp_path / "twice.so"
     native.build(TWICE, "f", ["i", "f"], "i", lib)
@@ -51,6 +55,7 @@ def test_wrapper_is_c_abi_around_numbas_convention() -> None:
     assert 'call i32 @"_ZN5mangled"(ptr %ret, ptr %exc, i64 %a0, double %a1)' in ir
 
 
+@NEEDS_CC
 def test_symbols_of_numbas_runtime_are_refused(tmp_path: Path) -> None:
     with pytest.raises(native.NativeUnavailable, match="numba_gil_ensure") as ei:
         native.build(NEEDS_NUMBA, "f", ["i"], "i", tmp_path / "x.so")
@@ -115,6 +120,7 @@ def test_without_a_compiler_the_closure_runs_in_process(tmp_path: Path, monkeypa
     assert not list(tmp_path.glob("*.so"))
 
 
+@NEEDS_CC
 def test_a_broken_library_in_the_cache_is_rebuilt(tmp_path: Path) -> None:
     src = SQUARES.replace("push 0\n    store s", "push 11\n    store s")
     want = f"{11 + sum(i * i for i in range(1000))}\n"
@@ -138,6 +144,7 @@ def test_a_cache_directory_others_can_write_is_not_used(tmp_path: Path) -> None:
     assert "cache-untrusted" in events and not list(shared.iterdir())
 
 
+@NEEDS_CC
 def test_a_library_others_can_write_is_not_loaded(tmp_path: Path) -> None:
     src = SQUARES.replace("push 0\n    store s", "push 17\n    store s")
     first, second = tmp_path / "a", tmp_path / "b"
@@ -184,6 +191,7 @@ define i32 @"f"(ptr %ret, ptr %exc, i64 %a) {
 """
 
 
+@NEEDS_CC
 def test_a_global_numba_fills_at_load_time_is_refused(tmp_path: Path) -> None:
     with pytest.raises(native.NativeUnavailable, match="numba.unresolved") as ei:
         native.build(UNRESOLVED, "f", ["i"], "i", tmp_path / "x.so")

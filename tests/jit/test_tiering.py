@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from jitutil import run_cli, run_src, tiers
+
+from nbcvm.jit import native
 from nbcvm.runtime.limits import Limits
 from nbcvm.runtime.runtime import Runtime
 from nbcvm.vm.interp import execute
@@ -67,6 +69,7 @@ def run_and_report(prog: Path, cache: Path, *args: str) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.skipif(native.compiler() is None, reason="no C compiler: every process compiles in-process")
 def test_second_run_compiles_nothing(tmp_path: Path, jit_cache_dir: Path) -> None:
     prog = tmp_path / "tri.nbc"
     tag = uuid.uuid4().int % 100_000  # a program no earlier run has compiled
