@@ -147,23 +147,26 @@ def validate_speedscope(doc: Any) -> list[str]:
         if p.get("type") == "evented":
             stack: list[int] = []
             last = -math.inf
+            bad = None
             for j, e in enumerate(p.get("events", [])):
                 if e.get("type") not in ("O", "C") or not isinstance(e.get("frame"), int):
-                    errs.append(f"profile {i} event {j}: bad event {e}")
-                    break
-                if not 0 <= e["frame"] < len(frames):
-                    errs.append(f"profile {i} event {j}: frame {e['frame']} out of range")
-                    break
-                if e["at"] < last:
-                    errs.append(f"profile {i} event {j}: time goes backwards")
-                    break
+                    bad = f"profile {i} event {j}: bad event {e}"
+                elif not 0 <= e["frame"] < len(frames):
+                    bad = f"profile {i} event {j}: frame {e['frame']} out of range"
+                elif e["at"] < last:
+                    bad = f"profile {i} event {j}: time goes backwards"
+                elif e["type"] == "C" and (not stack or stack[-1] != e["frame"]):
+                    bad = f"profile {i} event {j}: close does not match the innermost open frame"
+                if bad is not None:
+                    break  # the first bad event only: what follows it says nothing more
                 last = e["at"]
                 if e["type"] == "O":
                     stack.append(e["frame"])
-                elif not stack or stack.pop() != e["frame"]:
-                    errs.append(f"profile {i} event {j}: close does not match the innermost open frame")
-                    break
-            if stack:
+                else:
+                    stack.pop()
+            if bad is not None:
+                errs.append(bad)
+            elif stack:
                 errs.append(f"profile {i}: {len(stack)} frame(s) never closed")
         elif p.get("type") == "sampled":
             if len(p.get("samples", [])) != len(p.get("weights", [])):
