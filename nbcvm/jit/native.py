@@ -13,8 +13,8 @@ C compiler.  ``load`` opens such a library with ctypes: no numba, no llvmlite.
 
 Generated code calls Python only through function pointers (``abi.py``), so
 the library has no undefined symbols beyond the C library and libm (checked
-before linking: any other symbol makes ``build`` fail, and the closure then
-runs in-process from numba's dispatcher).  Libraries are written to a
+before linking against those two libraries: any other symbol makes ``build``
+fail, and the closure then runs in-process from numba's dispatcher).  Libraries are written to a
 temporary name and renamed, so a reader never sees half a file.
 """
 
@@ -102,12 +102,12 @@ def build(ir_text: str, mangled: str, argkinds: list[str], retkind: str, out: Pa
         mod.verify()
     except RuntimeError as e:  # IR we did not expect from numba: stay in-process
         raise NativeUnavailable(f"unexpected LLVM IR: {str(e).strip()[:300]}") from None
-    known = ctypes.CDLL(None)  # what the process (libc, libm, python) defines
+    libs = _system_libraries()
     missing = sorted(f.name for f in mod.functions
                      if f.is_declaration and not f.name.startswith("llvm.") and _used(text, f.name)
-                     and not hasattr(known, f.name))
+                     and not any(hasattr(lib, f.name) for lib in libs))
     missing += sorted(g.name for g in mod.global_variables
-                      if g.is_declaration and _used(text, g.name) and not hasattr(known, g.name))
+                      if g.is_declaration and _used(text, g.name) and not any(hasattr(lib, g.name) for lib in libs))
     if missing:
         raise NativeUnavailable(f"compiled code needs symbols a plain library cannot have: {', '.join(missing[:5])}")
     llvm.initialize_native_target()  # idempotent; numba has done it when it compiled
@@ -132,6 +132,22 @@ def build(ir_text: str, mangled: str, argkinds: list[str], retkind: str, out: Pa
                 p.unlink()
             except FileNotFoundError:
                 pass
+
+
+def _system_libraries() -> list:
+    """libc and libm: the only libraries a cached closure may call into.  (Not "anything this
+    process has loaded": numba's or Python's symbols would be missing in a process without them.)"""
+    import ctypes.util
+
+    libs = []
+    for name in ("c", "m"):
+        path = ctypes.util.find_library(name)
+        if path:
+            try:
+                libs.append(ctypes.CDLL(path))
+            except OSError:
+                pass
+    return libs or [ctypes.CDLL(None)]
 
 
 def _used(text: str, name: str) -> bool:
