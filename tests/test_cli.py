@@ -147,3 +147,18 @@ def test_disasm_of_decodable_but_invalid_binary_is_a_clean_error(tmp_path, capfd
     code, out, err = run(capfd, "disasm", str(p))
     assert code == 2 and out == ""
     assert "constant index 7 out of range" in err and "internal error" not in err
+
+
+def test_verify_prints_the_kind_and_a_caret(tmp_path, capfd):
+    bad = tmp_path / "typo.nbc"
+    bad.write_text(".func main\n    pushh 1\n    ret\n.end\n")
+    trunc = tmp_path / "short.nbcb"
+    trunc.write_bytes(b"NBCB\x01\x00garbage")
+    code, out, err = run(capfd, "verify", str(bad), str(trunc))
+    assert code == 2
+    assert f"{bad}:2:5: syntax error: unknown instruction 'pushh' (did you mean 'push'?)\n" \
+           "    2 |     pushh 1\n      |     ^^^^^\n" in err
+    assert f"{trunc}: format error: truncated" in err
+    code, out, _ = run(capfd, "verify", "--json", str(bad))
+    assert json.loads(out)[0]["errors"] == [
+        f"{bad}:2:5: syntax error: unknown instruction 'pushh' (did you mean 'push'?)"]
