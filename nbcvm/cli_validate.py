@@ -17,7 +17,7 @@ import sys
 
 import click
 
-from nbcvm.report.ci_formats import FORMATS
+from nbcvm.report import CI_FORMATS as FORMATS  # the renderers load only when the command runs
 
 
 class BadInput(click.ClickException):

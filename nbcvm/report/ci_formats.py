@@ -26,9 +26,10 @@ from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import Any
 
+from nbcvm.report import CI_FORMATS
 from nbcvm.tools.findings import Finding, ImportReport
 
-FORMATS = ("json", "junit", "github", "sarif")
+FORMATS = CI_FORMATS
 
 TOOL_NAME = "nbcvm validate-imports"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
