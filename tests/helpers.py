@@ -24,3 +24,32 @@ def body(code: str, locals_: str = "") -> str:
     """Wrap instructions into a main function."""
     loc = f"    .local {locals_}\n" if locals_ else ""
     return ".func main\n" + loc + textwrap.dedent(code) + "\n.end\n"
+
+
+# naive recursive fib with a main that returns it (no print): the profiler tests' workload
+FIB_SOURCE = """
+.func fib n
+    load n
+    push 2
+    lt
+    jf recurse
+    load n
+    ret
+recurse:
+    load n
+    push 1
+    sub
+    call fib 1
+    load n
+    push 2
+    sub
+    call fib 1
+    add
+    ret
+.end
+.func main n
+    load n
+    call fib 1
+    ret
+.end
+"""

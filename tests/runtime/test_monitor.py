@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 
+from helpers import FIB_SOURCE
 from nbcvm.asm.assembler import assemble
 from nbcvm.runtime.monitor import Counter, Gauge, Histogram, PerformanceMonitor
 from nbcvm.runtime.runtime import Runtime
@@ -36,32 +37,7 @@ done:
 LOOP_COUNTS = {"push": 1003, "store": 1, "load": 1001, "lt": 1001, "jf": 1001, "inc": 1000, "jmp": 1000,
                "ret": 1}
 
-FIB = """
-.func fib n
-    load n
-    push 2
-    lt
-    jf recurse
-    load n
-    ret
-recurse:
-    load n
-    push 1
-    sub
-    call fib 1
-    load n
-    push 2
-    sub
-    call fib 1
-    add
-    ret
-.end
-.func main n
-    load n
-    call fib 1
-    ret
-.end
-"""
+FIB = FIB_SOURCE
 
 
 def profiled_run(src: str, args=None, level: str = "opcode", **kw):

@@ -10,38 +10,14 @@ import types
 
 import pytest
 
+from helpers import FIB_SOURCE
 from nbcvm.asm.assembler import assemble
 from nbcvm.runtime import monitor
 from nbcvm.runtime.monitor import Counter, Histogram, PerformanceMonitor, handle_count
 from nbcvm.runtime.runtime import Runtime
 from nbcvm.vm import profiled
 
-FIB = """
-.func fib n
-    load n
-    push 2
-    lt
-    jf recurse
-    load n
-    ret
-recurse:
-    load n
-    push 1
-    sub
-    call fib 1
-    load n
-    push 2
-    sub
-    call fib 1
-    add
-    ret
-.end
-.func main n
-    load n
-    call fib 1
-    ret
-.end
-"""
+FIB = FIB_SOURCE
 FIB16_CALLS = 3193  # fib(16) makes 2 * F(17) - 1 calls; about 40k instructions, so two meter ticks
 
 
