@@ -59,6 +59,7 @@ def compiler() -> str | None:
 # exceptions with numba's runtime, and nothing of ours calls them
 _NUMBA_WRAPPERS = re.compile(r'^define [^\n]*@"?(?:_ZN7cpython|cfunc\.)[^\n]*\{\n.*?^\}\n', re.S | re.M)
 _CPU_ATTRS = re.compile(r'\s*"target-(?:cpu|features)"="[^"]*"')
+_UNRESOLVED = re.compile(r'^(@"\.numba\.unresolved\$([^"]+)") = external [^\n]*global ptr\s*$', re.M)
 _EMPTY_GROUP = re.compile(r"^(attributes #\d+ = )\{\s*\}", re.M)
 # every definition becomes internal: direct calls (no PLT in position-independent code), and
 # only nbcvm_entry (added after this) is exported
@@ -85,19 +86,35 @@ def wrapper_ir(mangled: str, argkinds: list[str], retkind: str) -> str:
             f'}}\n')
 
 
-def build(ir_text: str, mangled: str, argkinds: list[str], retkind: str, out: Path) -> None:
-    """Write the shared library for one closure to ``out`` (NativeUnavailable if it cannot be)."""
+def _clean(ir_text: str) -> str:
+    text = _NUMBA_WRAPPERS.sub("", ir_text)
+    text = _CPU_ATTRS.sub("", text)
+    return _EMPTY_GROUP.sub(r"\1{ nounwind }", text)  # a group that held only the CPU attributes
+
+
+def build(ir_text: str, mangled: str, argkinds: list[str], retkind: str, out: Path,
+          others: tuple[str, ...] = ()) -> None:
+    """Write the shared library for one closure to ``out`` (NativeUnavailable if it cannot be).
+
+    ``others``: the IR of the closure's other functions, for a mutually recursive group --
+    numba calls between its members through globals it fills in at load time
+    (``.numba.unresolved$NAME``); linked together, each such global simply points at NAME.
+    """
     cc = compiler()
     if cc is None:
         raise NativeUnavailable("no C compiler (cc, gcc or clang) to link the shared library", permanent=True)
     import llvmlite.binding as llvm
 
-    text = _NUMBA_WRAPPERS.sub("", ir_text)
-    text = _CPU_ATTRS.sub("", text)
-    text = _EMPTY_GROUP.sub(r"\1{ nounwind }", text)  # a group that held only the CPU attributes
-    text = _LINKAGE.sub("define internal ", text)
-    text += "\n" + wrapper_ir(mangled, argkinds, retkind)
     try:
+        text = _clean(ir_text)
+        if others:
+            mod = llvm.parse_assembly(text)
+            for other in others:
+                mod.link_in(llvm.parse_assembly(_clean(other)))
+            text = str(mod)
+            text = _UNRESOLVED.sub(r'\1 = internal global ptr @"\2"', text)
+        text = _LINKAGE.sub("define internal ", text)
+        text += "\n" + wrapper_ir(mangled, argkinds, retkind)
         mod = llvm.parse_assembly(text)
         mod.verify()
     except RuntimeError as e:  # IR we did not expect from numba: stay in-process

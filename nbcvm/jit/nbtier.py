@@ -610,16 +610,11 @@ class NumbaTier:
                 break
             for s in undecided:
                 s.ret = "i"
-        # calls between specs: numba links a mutually recursive group at load time through its own
-        # runtime ("unresolved" symbols), which a plain shared library cannot do (nor could numba's
-        # cache reload it), so a cycle through two or more functions stays in the Python tier
+        # recursive: on a cycle of calls (itself, or a mutually recursive group): its calls may nest
+        # deep (NBNEST); a group is linked into one library (native.build, ``others``)
         edges = {s.sid: {specs[(ms.index[n], at, None)].sid for n, at in s.facts.calls.values()} for s in order}
         for s in order:
-            for t in edges[s.sid]:
-                if t != s.sid and s.sid in _reach(edges, t):
-                    raise analysis.Ineligible(f"{s.fn.qualname} and {order[t].fn.qualname} call each other "
-                                              f"(mutual recursion is not compiled)")
-            s.recursive = s.sid in edges[s.sid]
+            s.recursive = s.sid in _reach(edges, s.sid)
         return order
 
     def _native_ok(self, qualified: str) -> bool:
@@ -706,7 +701,12 @@ class NumbaTier:
         if self.native_off is None:
             cres = disp.overloads[esig.args]
             try:
-                native.build(cres.library.get_llvm_str(), cres.fndesc.mangled_name, argkinds, retkind, lib)
+                ir = cres.library.get_llvm_str()
+                others: tuple[str, ...] = ()
+                if ".numba.unresolved$" in ir:  # a mutually recursive group: link every member in
+                    others = tuple(getattr(mod, s.name).overloads[tuple(_sig_types(nb, s)[1:])].library
+                                   .get_llvm_str() for s in specs)
+                native.build(ir, cres.fndesc.mangled_name, argkinds, retkind, lib, others)
                 loaded = native.load(lib, argkinds, retkind)
                 removed = prune(self.cache_dir, keep={lib})
                 if removed:

@@ -237,12 +237,22 @@ more:
 """
 
 
-def test_mutual_recursion_stays_in_the_python_tier() -> None:
+@pytest.mark.parametrize("n,depth", [(301, None), (5000, None), (5000, 3000)])
+def test_mutual_recursion_is_compiled_as_one_library(n: int, depth) -> None:
+    # numba calls within a mutually recursive group through globals it fills in at load
+    # time; the library links every member in, so they point at the functions themselves.
+    # 5,000 nests past the compiled-frame bound (the rest runs in the interpreter), and a
+    # depth limit must trip at the same frame with the same traceback.
     from jitutil import run_src, tiers
 
-    off = run_src(MUTUAL, "off", args=[301])
-    jit = run_src(MUTUAL, "eager", args=[301])
-    assert jit.key() == off.key() and off.stdout == "0\n"
-    assert set(tiers(jit.runtime).values()) == {"python"}
-    reasons = " ".join(d["reason"] for d in jit.runtime.jit.report()["decisions"])
-    assert "mutual recursion is not compiled" in reasons
+    from nbcvm.runtime.limits import Limits
+
+    lim = Limits(max_depth=depth) if depth else None
+    off = run_src(MUTUAL, "off", args=[n], limits=lim)
+    jit = run_src(MUTUAL, "eager", args=[n], limits=lim)
+    assert jit.key() == off.key()
+    assert tiers(jit.runtime)["t.main"] == "numba"
+    if depth:
+        assert off.error == "LimitExceeded" and len(off.traceback) == depth
+    else:
+        assert off.stdout == f"{int(n % 2 == 0)}\n"

@@ -540,3 +540,16 @@ def test_run_stats_show_the_jit_tiers() -> None:
     j = run_cli(["run", str(ROOT / "examples" / "fib.nbc"), "20", "--jit", "eager", "--json"])
     data = json.loads(j.stderr)
     assert data["jit"]["mode"] == "eager" and data["jit"]["decisions"][0]["function"] == "fib.main"
+
+
+@pytest.mark.skipif(native.compiler() is None, reason="no C compiler: every process compiles in-process")
+def test_a_mutually_recursive_group_reloads_from_the_cache(tmp_path: Path, jit_cache_dir: Path) -> None:
+    from test_native import MUTUAL
+
+    tag = uuid.uuid4().int % 100_000  # a group no earlier run has compiled
+    prog = tmp_path / "mutual.nbc"
+    prog.write_text(MUTUAL.replace(".func main n\n", f".func main n\n    push {tag}\n    pop\n"))
+    runs = [run_and_report(prog, jit_cache_dir, "777") for _ in range(2)]
+    assert runs[0]["out"] == runs[1]["out"] == "0\n"
+    assert "numba-compiled" in runs[0]["events"]
+    assert "numba-cache-hit" in runs[1]["events"] and not runs[1]["numba_imported"]

@@ -484,3 +484,18 @@ def test_deep_traceback_is_collapsed():
     outcome, _, _ = run_src(src, limits=Limits(max_depth=500))
     text = traceback(outcome.error)
     assert "[previous frame repeated 495 more times]" in text and len(text.splitlines()) < 40
+
+
+def test_mutual_recursion_traceback_is_collapsed_by_its_cycle():
+    from nbcvm.report.text import traceback
+
+    src = (".func a n\n    load n\n    call b 1\n    ret\n.end\n"
+           ".func b n\n    load n\n    call a 1\n    ret\n.end\n"
+           ".func main\n    push 0\n    call a 1\n    ret\n.end\n")
+    outcome, _, _ = run_src(src, limits=Limits(max_depth=400))
+    text = traceback(outcome.error)
+    frames = [ln for ln in text.splitlines() if ln.startswith("  t.")]
+    # main, then a/b shown four times over, then the rest counted, then the innermost a
+    assert [f.split()[0] for f in frames] == ["t.main"] + ["t.a", "t.b"] * 4 + ["t.a"]
+    assert "  [previous 2 frames repeated 195 more times]" in text
+    assert 1 + 8 + 2 * 195 + 1 == len(outcome.error.traceback)
