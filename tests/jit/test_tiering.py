@@ -548,8 +548,8 @@ def test_a_mutually_recursive_group_reloads_from_the_cache(tmp_path: Path, jit_c
 
     tag = uuid.uuid4().int % 100_000  # a group no earlier run has compiled
     prog = tmp_path / "mutual.nbc"
-    prog.write_text(MUTUAL.replace(".func main n\n", f".func main n\n    push {tag}\n    pop\n"))
+    prog.write_text(MUTUAL.replace(".func main n\n", f".func main n\n    push {tag}\n    print\n"))
     runs = [run_and_report(prog, jit_cache_dir, "777") for _ in range(2)]
-    assert runs[0]["out"] == runs[1]["out"] == "0\n"
+    assert runs[0]["out"] == runs[1]["out"] == f"{tag}\n0\n"
     assert "numba-compiled" in runs[0]["events"]
     assert "numba-cache-hit" in runs[1]["events"] and not runs[1]["numba_imported"]
