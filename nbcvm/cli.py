@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from nbcvm import __version__
-from nbcvm.errors import InputError, NBCError, UsageError, VMError
+from nbcvm.errors import InputError, NBCError, VMError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 70
 

@@ -18,7 +18,7 @@ types by their *type* in ``HOST_MAP``, never by message text.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 # ---------------------------------------------------------------------------

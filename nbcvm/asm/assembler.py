@@ -27,11 +27,10 @@ from pathlib import Path
 
 from nbcvm.asm.lexer import LexError, Token, diag, tokenize_line
 from nbcvm.asm.operands import PARSERS, OperandError, literal, suggest
+from nbcvm.bytecode.codec import MAX_LINE  # line numbers are int64 in the binary format too
 from nbcvm.bytecode.model import CodeObject, Const, Module, const_key
 from nbcvm.errors import AsmError, Diagnostic
 from nbcvm.isa import BY_NAME
-
-MAX_LINE = 2**63 - 1  # line numbers are int64 in the binary format too
 
 MAX_ERRORS = 50
 _NAME = re.compile(r"^[A-Za-z_$][\w$]*$")

@@ -71,7 +71,7 @@ MAX_PAYLOAD = 0xFFFF_FFFF
 MAX_VARINT_BYTES = 10
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-MAX_LINE = INT64_MAX  # = nbcvm.asm.assembler.MAX_LINE
+MAX_LINE = INT64_MAX  # also the assembler's bound for .line
 
 # Section ids, in the order they must appear.
 S_MODULE, S_CONSTS, S_NAMES, S_GLOBALS, S_IMPORTS, S_FUNCS, S_LINES, S_SOURCE = range(1, 9)

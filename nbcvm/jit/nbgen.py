@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from nbcvm.jit import analysis
 from nbcvm.jit.abi import ARG0, DEEP_ARGS, ENTRY, FARG0, NBNEST
-from nbcvm.jit.translate import Emitter, block_order, inline_plan
+from nbcvm.jit.translate import Emitter, block_order, inline_plan, int_literal
 from nbcvm.vm.ops_arith import BINOPS, COMPARE
 
 # nil ("u") is carried as an int64 0: it can only be moved, stored, passed and returned
@@ -116,13 +116,6 @@ def lit(v) -> str:
         return "INF" if v > 0 else "(-INF)"
     r = repr(v)
     return r if not r.startswith("-") else f"({r})"
-
-
-def _int_literal(e: str) -> int | None:
-    try:
-        return int(e.strip("()"))
-    except ValueError:
-        return None
 
 
 REL_IF = {"lt": "c == -1", "le": "(c == -1 or c == 0)", "gt": "c == 1", "ge": "(c == 1 or c == 0)",
@@ -366,7 +359,7 @@ class NbGen:
             if rt == "f":
                 return f"{fval(A, ta)} {sym} {fval(B, tb)}", "f"
             x, y = ival(A, ta), ival(B, tb)
-            k = _int_literal(y)
+            k = int_literal(y)
             if nm == "add" and k is not None:
                 cond = f"{x} > IMAX - {y}" if k > 0 else f"{x} < IMIN - {y}" if k < 0 else None
             elif nm == "add":

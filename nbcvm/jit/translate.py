@@ -603,7 +603,7 @@ def overflow_test(op: str, B: str) -> str | None:
     With an int constant ``b`` only one bound can be passed (``a + 1`` can only
     grow), and ``a % b`` always fits, so the test is one comparison or none.
     """
-    k = _int_literal(B)
+    k = int_literal(B)
     if k is None or op not in ("add", "sub", "mod"):
         return f"not {INT_MIN} <= v <= {INT_MAX}"
     if op == "mod":
@@ -612,10 +612,10 @@ def overflow_test(op: str, B: str) -> str | None:
     return f"v > {INT_MAX}" if up else f"v < {INT_MIN}"
 
 
-def _int_literal(s: str) -> int | None:
-    t = s.strip("()")
+def int_literal(s: str) -> int | None:
+    """The value of an int constant expression (``7``, ``(-3)``), else None."""
     try:
-        return int(t)
+        return int(s.strip("()"))
     except ValueError:
         return None
 

@@ -15,7 +15,7 @@ def read_bytes(path: str | Path) -> bytes:
     p = Path(path)
     try:
         if p.is_dir():
-            raise InputError(f"is a directory, not a program file", str(path))
+            raise InputError("is a directory, not a program file", str(path))
         size = p.stat().st_size
         if size > MAX_SOURCE_BYTES:
             raise InputError(f"file is {size} bytes; the limit is {MAX_SOURCE_BYTES}", str(path))

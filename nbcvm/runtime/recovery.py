@@ -37,7 +37,7 @@ import random
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from nbcvm.errors import UsageError, VMError, from_host

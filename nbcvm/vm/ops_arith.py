@@ -117,7 +117,7 @@ def binop_factory(op: str, ka: str, kb: str, kd: str, branch: str | None = None)
         if check:
             body.append(f"if not MIN <= v <= MAX and v.__class__ is int: overflow({op!r})")
         if op in COMPARE:  # a tensor compared elementwise would not be a bool
-            body.append(f"if v.__class__ is not bool: raise TypeError")
+            body.append("if v.__class__ is not bool: raise TypeError")
         body.append("G[D] = v" if kd == "g" else "r[D] = v")
         body.append("return NXT")
     src = "def factory(A, B, D, NXT, T, CT, CF, G, m):\n    def h(r):\n"
