@@ -347,31 +347,17 @@ WAT_SIMPLE = r"""
 )
 """
 
-_BODIES = [
-    (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, None),
-    (4.84143144246472090e+00, -1.16032004402742839e+00, -1.03622044471123109e-01,
-     1.66007664274403694e-03, 7.69901118419740425e-03, -6.90460016972063023e-05, 9.54791938424326609e-04),
-    (8.34336671824457987e+00, 4.12479856412430479e+00, -4.03523417114321381e-01,
-     -2.76742510726862411e-03, 4.99852801234917238e-03, 2.30417297573763929e-05, 2.85885980666130812e-04),
-    (1.28943695621391310e+01, -1.51111514016986312e+01, -2.23307578892655734e-01,
-     2.96460137564761618e-03, 2.37847173959480950e-03, -2.96589568540237556e-05, 4.36624404335156298e-05),
-    (1.53796971148509165e+01, -2.59193146099879641e+01, 1.79258772950371181e-01,
-     2.68067772490389322e-03, 1.62824170038242295e-03, -9.51592254519715870e-05, 5.15138902046611451e-05),
-]
 
 
 def wat_nbody() -> str:
     """n-body in WAT, unrolled over the 10 pairs, one mutable global per coordinate (like nbody.nbc)."""
-    import math
-
-    sm = 4.0 * math.pi * math.pi
-    days = 365.24
+    sm, days = pybench._SOLAR_MASS, pybench._DAYS_PER_YEAR
     f = lambda x: f"(f64.const {x!r})"  # noqa: E731
     g = lambda name: f"(global.get ${name})"  # noqa: E731
     out = ["(module", "  (global $e0 (mut f64) (f64.const 0))"]
     for b in range(5):
-        x, y, z, vx, vy, vz, m = _BODIES[b]
-        mass = sm if m is None else m * sm
+        x, y, z, vx, vy, vz, m = pybench._BODIES[b]  # the same bodies as the CPython version
+        mass = m * sm
         for name, v in (("x", x), ("y", y), ("z", z), ("vx", vx * days), ("vy", vy * days), ("vz", vz * days),
                         ("m", mass)):
             out.append(f"  (global ${name}{b} (mut f64) {f(v)})")
